@@ -1,0 +1,118 @@
+//! Command-line arguments, parsed by hand: a few flags do not need a parser framework.
+
+use loupe_lens::{Precision, Prompt, TemplateChoice};
+
+pub const USAGE: &str = "\
+loupe: the logit lens of a GGUF chat model
+
+usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
+
+  --model FILE          a GGUF model (llama, qwen2, gemma3)
+  --chat TEXT           a user message, rendered with the chat template
+  --system TEXT         an optional system message for --chat
+  --raw TEXT            plain text, no template (BOS added where the model adds one)
+  --template NAME|FILE  chatml, llama3, gemma, or a Jinja file (default: the model's own)
+  --top-k N             top tokens per cell (default 5)
+  --track TOKEN...      tokens whose probability and rank to follow (e.g. ' Canberra')
+  --precision P         fast (quantized activations, as llama.cpp) or exact (f32; default)
+  --generate N          let the model answer up to N tokens first, and lens the answer too
+  --temperature T       sampling temperature for --generate (default 0: greedy)
+  --top-p P             nucleus sampling mass (default 1)
+  --seed S              sampling seed (default 0)
+  --json OUT            write the report as JSON
+";
+
+pub struct Args {
+    pub model: String,
+    pub prompt: Prompt,
+    pub template: TemplateChoice,
+    pub top_k: usize,
+    pub track: Vec<String>,
+    pub precision: Precision,
+    pub generate: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+    pub json: Option<String>,
+}
+
+impl Args {
+    /// `Ok(None)` when help was asked for.
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
+        let args: Vec<String> = args.collect();
+        let (mut model, mut chat, mut system, mut raw, mut template, mut json) = (None, None, None, None, None, None);
+        let (mut top_k, mut precision, mut generate) = (5usize, Precision::Exact, 0usize);
+        let (mut temperature, mut top_p, mut seed) = (0f32, 1f32, 0u64);
+        let mut track = Vec::new();
+        let mut i = 0;
+        while i < args.len() {
+            let flag = args[i].as_str();
+            let mut value = || -> Result<String, String> {
+                i += 1;
+                args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag {
+                "-h" | "--help" => return Ok(None),
+                "--model" => model = Some(value()?),
+                "--chat" => chat = Some(value()?),
+                "--system" => system = Some(value()?),
+                "--raw" => raw = Some(value()?),
+                "--template" => template = Some(value()?),
+                "--json" => json = Some(value()?),
+                "--top-k" => top_k = number(flag, &value()?)?,
+                "--generate" => generate = number(flag, &value()?)?,
+                "--temperature" => temperature = number(flag, &value()?)?,
+                "--top-p" => top_p = number(flag, &value()?)?,
+                "--seed" => seed = number(flag, &value()?)?,
+                "--precision" => {
+                    let v = value()?;
+                    precision = Precision::parse(&v).ok_or_else(|| format!("--precision is fast or exact, not `{v}`"))?;
+                }
+                "--track" => {
+                    while i + 1 < args.len() && !args[i + 1].starts_with("--") {
+                        i += 1;
+                        track.push(args[i].clone());
+                    }
+                    if track.is_empty() {
+                        return Err("--track needs at least one token".into());
+                    }
+                }
+                other => return Err(format!("unknown argument `{other}` (see --help)")),
+            }
+            i += 1;
+        }
+        let model = model.ok_or("--model FILE is required (see --help)")?;
+        let prompt = match (chat, raw) {
+            (Some(user), None) => Prompt::Chat { system, user },
+            (None, Some(text)) => {
+                if system.is_some() {
+                    return Err("--system goes with --chat, not --raw".into());
+                }
+                Prompt::Raw(text)
+            }
+            (Some(_), Some(_)) => return Err("give --chat or --raw, not both".into()),
+            (None, None) => return Err("give a prompt with --chat TEXT or --raw TEXT".into()),
+        };
+        let template = match template {
+            None => TemplateChoice::FromFile,
+            Some(t) if loupe_lens::template::builtin(&t).is_some() => TemplateChoice::Builtin(t),
+            Some(path) => TemplateChoice::Custom(
+                std::fs::read_to_string(&path).map_err(|e| format!("--template {path}: not a built-in ({}) and not a readable file: {e}", loupe_lens::template::BUILTIN_NAMES.join(", ")))?,
+            ),
+        };
+        if top_k > 100 {
+            return Err(format!("--top-k {top_k} is too many; at most 100"));
+        }
+        if !(0.0..=1.0).contains(&top_p) || top_p == 0.0 {
+            return Err("--top-p is in (0, 1]".into());
+        }
+        if temperature < 0.0 {
+            return Err("--temperature is at least 0".into());
+        }
+        Ok(Some(Self { model, prompt, template, top_k, track, precision, generate, temperature, top_p, seed, json }))
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{flag} needs a number, not `{v}`"))
+}

@@ -1,0 +1,176 @@
+//! A GGUF decoder model: one forward per architecture behind the small `Blocks` trait, plus what
+//! every lens row is decoded through (final norm, unembedding, optional final soft-cap).
+
+mod gemma3;
+pub mod layers;
+mod llama;
+
+use crate::error::{LensError, Result};
+use crate::gguf::GgufFile;
+use crate::Precision;
+use candle_core::Tensor;
+use layers::{QuantizedTable, RmsNorm};
+use std::sync::Arc;
+
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "gemma3"];
+
+/// Hyper-parameters read from `{arch}.*` metadata.
+#[derive(Clone, Debug)]
+pub struct Hyper {
+    pub n_layers: usize,
+    pub d_model: usize,
+    pub d_ff: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub eps: f32,
+    pub rope_base: f32,
+    /// Linear position interpolation factor (1 = none).
+    pub rope_scale: f32,
+    pub context: usize,
+    pub vocab: usize,
+}
+
+/// The residual stream of an architecture: embedding plus blocks, with a KV cache.
+pub trait Blocks: Send {
+    /// Runs `ids` at positions `start..`; when `rows` is given, pushes the embedding output and
+    /// every block's output (each `[ids.len(), d]`). Returns the last block's output.
+    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut Option<&mut Vec<Tensor>>) -> Result<Tensor>;
+    fn cached_len(&self) -> usize;
+    fn clear_cache(&mut self);
+}
+
+pub struct Model {
+    pub architecture: String,
+    pub hyper: Hyper,
+    blocks: Box<dyn Blocks>,
+    final_norm: RmsNorm,
+    pub unembedding: QuantizedTable,
+    /// Gemma 2's `final_logit_softcapping`: logits = cap · tanh(logits / cap).
+    pub final_softcap: Option<f32>,
+}
+
+/// Largest number of lens rows, positions, layers or heads any real small model has many times over;
+/// files claiming more are malformed, and refusing them early avoids absurd allocations.
+const SANE_LIMIT: usize = 1 << 20;
+
+impl Model {
+    pub fn load(g: &GgufFile) -> Result<Self> {
+        let arch = g.architecture()?;
+        if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(LensError::UnsupportedArchitecture(arch));
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let positive = |k: &str| -> Result<usize> {
+            let v = g.usize(&key(k))?;
+            if v == 0 || v > SANE_LIMIT {
+                return Err(LensError::BadMetadata { key: key(k), why: format!("{v} is out of range") });
+            }
+            Ok(v)
+        };
+        let n_heads = positive("attention.head_count")?;
+        let d_model = positive("embedding_length")?;
+        let head_dim = match g.opt_usize(&key("attention.key_length"))? {
+            Some(v) if v > 0 && v <= SANE_LIMIT => v,
+            Some(v) => return Err(LensError::BadMetadata { key: key("attention.key_length"), why: format!("{v} is out of range") }),
+            None => d_model / n_heads,
+        };
+        let n_kv_heads = match g.opt_usize(&key("attention.head_count_kv"))? {
+            Some(v) => v,
+            None => n_heads,
+        };
+        if n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+            return Err(LensError::BadMetadata {
+                key: key("attention.head_count_kv"),
+                why: format!("{n_kv_heads} does not divide the {n_heads} attention heads"),
+            });
+        }
+        let embed_name = "token_embd.weight";
+        let vocab = match g.tensor_shape(embed_name) {
+            Some([v, d]) if *d == d_model && *v > 0 => *v,
+            Some(dims) => {
+                return Err(LensError::Corrupt(format!(
+                    "`{embed_name}` has shape {dims:?}, expected [vocabulary, {d_model}]"
+                )))
+            }
+            None => return Err(LensError::Corrupt(format!("the tensor `{embed_name}` is missing"))),
+        };
+        let context = positive("context_length")?;
+        let hyper = Hyper {
+            n_layers: positive("block_count")?,
+            d_model,
+            d_ff: positive("feed_forward_length")?,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            eps: g.opt_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-6),
+            rope_base: g.opt_f32(&key("rope.freq_base"))?.unwrap_or(10_000.0),
+            rope_scale: match g.opt_string(&key("rope.scaling.type"))? {
+                Some("linear") => g.opt_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0).max(1.0),
+                _ => 1.0,
+            },
+            // The rotary table is built for the whole context; cap it at what a browser can hold.
+            context: context.min(1 << 17),
+            vocab,
+        };
+        let embed = QuantizedTable { table: Arc::new(g.tensor(embed_name, &[vocab, d_model])?) };
+        let unembedding = if g.has_tensor("output.weight") {
+            QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) }
+        } else {
+            QuantizedTable { table: embed.table.clone() }
+        };
+        let final_norm = RmsNorm::load(g, "output_norm", d_model, hyper.eps)?;
+        let final_softcap = g.opt_f32(&key("final_logit_softcapping"))?.filter(|c| *c > 0.0);
+        let blocks: Box<dyn Blocks> = match arch.as_str() {
+            "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, false)?),
+            "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, true)?),
+            "gemma3" => Box::new(gemma3::Gemma3::load(g, hyper.clone(), embed)?),
+            _ => unreachable!("checked against SUPPORTED_ARCHITECTURES"),
+        };
+        Ok(Self { architecture: arch, hyper, blocks, final_norm, unembedding, final_softcap })
+    }
+
+    /// Number of lens rows: the embedding output plus one per block.
+    pub fn n_rows(&self) -> usize {
+        self.hyper.n_layers + 1
+    }
+
+    /// The residual stream of a whole sequence from a fresh cache: `n_rows()` tensors `[T, d]`.
+    /// The cache is left holding the sequence, so generation can continue from it.
+    pub fn residual_stream(&mut self, ids: &[u32], p: Precision) -> Result<Vec<Tensor>> {
+        self.check_length(ids.len())?;
+        self.blocks.clear_cache();
+        let mut rows = Vec::with_capacity(self.n_rows());
+        self.blocks.forward(ids, 0, p, &mut Some(&mut rows))?;
+        Ok(rows)
+    }
+
+    /// Runs new tokens after what the cache holds; returns the last block's output `[new, d]`.
+    pub fn extend(&mut self, ids: &[u32], p: Precision) -> Result<Tensor> {
+        let start = self.blocks.cached_len();
+        self.check_length(start + ids.len())?;
+        self.blocks.forward(ids, start, p, &mut None)
+    }
+
+    pub fn cached_len(&self) -> usize {
+        self.blocks.cached_len()
+    }
+
+    pub fn clear_cache(&mut self) {
+        self.blocks.clear_cache();
+    }
+
+    pub fn check_length(&self, tokens: usize) -> Result<()> {
+        if tokens == 0 {
+            return Err(LensError::EmptyPrompt);
+        }
+        if tokens > self.hyper.context {
+            return Err(LensError::PromptTooLong { tokens, context: self.hyper.context });
+        }
+        Ok(())
+    }
+
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        self.final_norm.forward(x)
+    }
+}
