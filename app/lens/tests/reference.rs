@@ -1,0 +1,233 @@
+//! The lens against `fixtures/reference`: values computed by Hugging Face transformers + PyTorch
+//! (fp32) from the same GGUF files. Exact precision must match to 0.01 nats; fast precision (8-bit
+//! activations, as llama.cpp) must stay close.
+
+mod common;
+
+use common::*;
+use loupe_lens::generate::argmax;
+use loupe_lens::protocol::LensGrid;
+use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
+use serde_json::Value;
+
+struct Reference {
+    name: String,
+    json: Value,
+}
+
+impl Reference {
+    fn load(name: &str) -> Self {
+        let path = fixture(&format!("reference/{name}.json"));
+        let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        Self { name: name.into(), json }
+    }
+
+    fn prompt(&self) -> (Prompt, TemplateChoice) {
+        let p = &self.json["prompt"];
+        if let Some(raw) = p["raw"].as_str() {
+            return (Prompt::Raw(raw.into()), TemplateChoice::FromFile);
+        }
+        let user = p["chat"].as_str().unwrap().to_string();
+        // The Gemma reference used the standard Gemma turn template (the base model has none).
+        let template = if p["template"].as_str().is_some_and(|t| t.starts_with("gemma")) {
+            TemplateChoice::Custom(std::fs::read_to_string(fixture("reference/gemma-chat-template.jinja")).unwrap())
+        } else {
+            TemplateChoice::FromFile
+        };
+        (Prompt::Chat { system: None, user }, template)
+    }
+
+    fn f32s(&self, key: &str) -> Vec<Vec<f32>> {
+        serde_json::from_value(self.json[key].clone()).unwrap()
+    }
+
+    fn top_ids(&self) -> Vec<Vec<Vec<u32>>> {
+        serde_json::from_value(self.json["top_ids"].clone()).unwrap()
+    }
+
+    fn top_probs(&self) -> Vec<Vec<Vec<f32>>> {
+        serde_json::from_value(self.json["top_probs"].clone()).unwrap()
+    }
+}
+
+/// Entropy errors of every cell, and (agreeing, compared) top-1 counts over cells whose reference
+/// top-1 and top-2 probabilities differ by more than `gap`.
+fn compare(r: &Reference, g: &LensGrid, gap: f32) -> (Vec<f32>, usize, usize, Vec<(usize, usize)>) {
+    let (entropy, ids, probs) = (r.f32s("entropy"), r.top_ids(), r.top_probs());
+    assert_eq!(g.n_rows, entropy.len(), "{}: rows", r.name);
+    assert_eq!(g.n_positions, entropy[0].len(), "{}: positions", r.name);
+    let mut errors = Vec::new();
+    let (mut agree, mut compared, mut flips) = (0, 0, Vec::new());
+    for row in 0..g.n_rows {
+        for pos in 0..g.n_positions {
+            errors.push((g.entropy[row][pos] - entropy[row][pos]).abs());
+            if probs[row][pos][0] - probs[row][pos][1] > gap {
+                compared += 1;
+                if g.top_ids[row][pos][0] == ids[row][pos][0] {
+                    agree += 1;
+                } else {
+                    flips.push((row, pos));
+                }
+            }
+        }
+    }
+    (errors, agree, compared, flips)
+}
+
+fn check_model(model: &str, references: &[&str]) {
+    let mut engine = Engine::load(&model_bytes(model)).unwrap();
+    for name in references {
+        let r = Reference::load(name);
+        let (prompt, template) = r.prompt();
+        let prepared = engine.prepare(&prompt, &template).unwrap();
+        assert_eq!(prepared.text, r.json["text"].as_str().unwrap(), "{name}: rendered text");
+        let want_ids: Vec<u32> = serde_json::from_value(r.json["ids"].clone()).unwrap();
+        assert_eq!(prepared.ids, want_ids, "{name}: token ids");
+        let want_tokens: Vec<String> = serde_json::from_value(r.json["tokens"].clone()).unwrap();
+        let pieces: Vec<String> = prepared.tokens.iter().map(|t| t.piece.clone()).collect();
+        assert_eq!(pieces, want_tokens, "{name}: token strings");
+
+        let opts = LensOptions::default();
+        let rows = engine.forward(&prepared.ids, Precision::Exact).unwrap();
+        let exact = engine.lens(&rows, &opts, &|| false).unwrap();
+        let (errors, agree, compared, flips) = compare(&r, &exact, 0.001);
+        let worst = errors.iter().copied().fold(0f32, f32::max);
+        println!("{name} exact: max entropy error {worst:.5} nats, top-1 {agree}/{compared}");
+        assert!(worst <= 0.01, "{name}: exact entropy off by {worst} nats");
+        assert_eq!(agree, compared, "{name}: exact top-1 differs at (row, pos) {flips:?}");
+        // Top-5 probabilities too, wherever the ids agree.
+        let (ids, probs) = (r.top_ids(), r.top_probs());
+        for row in 0..exact.n_rows {
+            for pos in 0..exact.n_positions {
+                for k in 0..5 {
+                    if exact.top_ids[row][pos][k] == ids[row][pos][k] {
+                        let d = (exact.top_probs[row][pos][k] - probs[row][pos][k]).abs();
+                        assert!(d < 2e-3, "{name}: top-{k} prob at ({row}, {pos}) off by {d}");
+                    }
+                }
+            }
+        }
+
+        let rows = engine.forward(&prepared.ids, Precision::Fast).unwrap();
+        let fast = engine.lens(&rows, &opts, &|| false).unwrap();
+        let (mut errors, agree, compared, flips) = compare(&r, &fast, 0.02);
+        errors.sort_by(f32::total_cmp);
+        let median = errors[errors.len() / 2];
+        let share = agree as f64 / compared as f64;
+        println!("{name} fast: median entropy error {median:.4} nats, top-1 {agree}/{compared} ({:.1}%), flips {flips:?}", share * 100.0);
+        assert!(median <= 0.05, "{name}: fast median entropy error {median}");
+        assert!(share >= 0.97, "{name}: fast top-1 agreement {share}");
+    }
+}
+
+#[test]
+fn smollm2_matches_pytorch() {
+    check_model(SMOLLM2, &["smollm2-135m__capital-australia", "smollm2-135m__eiffel-raw"]);
+}
+
+#[test]
+fn qwen25_matches_pytorch() {
+    check_model(QWEN25, &["qwen2.5-coder-0.5b__capital-australia"]);
+}
+
+#[test]
+fn gemma3_matches_pytorch() {
+    check_model(GEMMA3, &["gemma3-270m__capital-australia", "gemma3-270m__eiffel-raw"]);
+}
+
+/// The last lens row is the model's output: its distribution equals the logits generation samples
+/// from, and greedy generation picks its top-1.
+#[test]
+fn last_row_is_what_generation_uses() {
+    for (model, precision) in [(SMOLLM2, Precision::Fast), (GEMMA3, Precision::Exact)] {
+        let mut engine = Engine::load(&model_bytes(model)).unwrap();
+        let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+        let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
+        let rows = engine.forward(&ids, precision).unwrap();
+        let grid = engine.lens(&rows, &LensOptions { top_k: 5, track: vec![] }, &|| false).unwrap();
+        let (last_row, last_pos) = (grid.n_rows - 1, grid.n_positions - 1);
+
+        let logits = engine.next_logits(&ids, precision).unwrap();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+        let probs: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp() / z).collect();
+        let entropy: f64 = -probs.iter().filter(|&&p| p > 0.0).map(|&p| p * p.ln()).sum::<f64>();
+        assert!((entropy - grid.entropy[last_row][last_pos] as f64).abs() < 1e-4, "{model}: entropy {entropy} vs lens {}", grid.entropy[last_row][last_pos]);
+        for (k, &id) in grid.top_ids[last_row][last_pos].iter().enumerate() {
+            let d = (probs[id as usize] - grid.top_probs[last_row][last_pos][k] as f64).abs();
+            assert!(d < 1e-5, "{model}: top-{k} prob differs by {d}");
+        }
+        let greedy = engine.generate(&ids, 1, &Default::default(), precision, &mut |_| true).unwrap();
+        assert_eq!(greedy[0], argmax(&logits));
+        assert_eq!(greedy[0], grid.top_ids[last_row][last_pos][0], "{model}: greedy token is the last row's top-1");
+    }
+}
+
+/// Greedy answers stop at the template's end token and extend the lens over the answer.
+#[test]
+fn generation_answers_and_extends_the_lens() {
+    let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
+    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
+    let mut streamed = Vec::new();
+    let answer = engine.generate(&ids, 40, &Default::default(), Precision::Fast, &mut |t| {
+        streamed.push(t);
+        true
+    }).unwrap();
+    assert_eq!(answer, streamed);
+    let text = engine.tokenizer.decode(&answer);
+    println!("answer: {text:?}");
+    assert!(text.contains("Canberra"), "answer {text:?}");
+    assert!(engine.stop_tokens().contains(answer.last().unwrap()), "stopped at an end token: {text:?}");
+
+    let all: Vec<u32> = ids.iter().chain(&answer).copied().collect();
+    let rows = engine.forward(&all, Precision::Fast).unwrap();
+    let grid = engine.lens(&rows, &LensOptions::default(), &|| false).unwrap();
+    assert_eq!(grid.n_positions, all.len());
+    // Teacher forcing reproduces the greedy choices: the last row's top-1 at each answer position
+    // is the next answer token.
+    for (i, &next) in answer.iter().enumerate().skip(1) {
+        let pos = ids.len() + i - 1;
+        assert_eq!(grid.top_ids[grid.n_rows - 1][pos][0], next, "answer token {i}");
+    }
+
+    // Sampling with a seed is reproducible, and a temperature run still yields tokens.
+    let s = loupe_lens::generate::Sampling { temperature: 0.8, top_p: 0.9, seed: 7 };
+    let a = engine.generate(&ids, 8, &s, Precision::Fast, &mut |_| true).unwrap();
+    let b = engine.generate(&ids, 8, &s, Precision::Fast, &mut |_| true).unwrap();
+    assert_eq!(a, b);
+}
+
+/// Tracked tokens: probability and rank agree with the top-k where they overlap, and ranks count.
+#[test]
+fn tracked_tokens_have_consistent_probability_and_rank() {
+    let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
+    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
+    let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into(), "The".into()]).unwrap();
+    assert_eq!(engine.tokenizer.piece(track[0]), "ĠCanberra");
+    let rows = engine.forward(&ids, Precision::Exact).unwrap();
+    let grid = engine.lens(&rows, &LensOptions { top_k: 10, track: track.clone() }, &|| false).unwrap();
+    let mut checked = 0;
+    for t in &grid.tracked {
+        for r in 0..grid.n_rows {
+            for p in 0..grid.n_positions {
+                let rank = t.rank[r][p] as usize;
+                assert!(rank >= 1);
+                if let Some(k) = grid.top_ids[r][p].iter().position(|&id| id == t.id) {
+                    assert_eq!(rank, k + 1, "rank at ({r}, {p})");
+                    assert!((grid.top_probs[r][p][k] - t.prob[r][p]).abs() < 1e-5);
+                    checked += 1;
+                } else {
+                    assert!(rank > 10 && t.prob[r][p] <= grid.top_probs[r][p][9] + 1e-6);
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "some tracked token reached a top-10");
+    // KL: zero on the last row, non-negative everywhere, large at the embedding row.
+    let last = grid.n_rows - 1;
+    assert!(grid.kl_to_last[last].iter().all(|&k| k == 0.0));
+    assert!(grid.kl_to_last.iter().flatten().all(|&k| k >= 0.0 && k.is_finite()));
+    assert!(grid.kl_to_last[0].iter().sum::<f32>() > grid.kl_to_last[last - 1].iter().sum::<f32>());
+}
