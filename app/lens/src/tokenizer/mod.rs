@@ -4,8 +4,9 @@
 //! - `gpt2`: byte-level BPE with the pre-tokenizer `tokenizer.ggml.pre` names (SmolLM2, Qwen2, Llama 3);
 //! - `llama`: SentencePiece BPE over scores (Llama 2, TinyLlama) or over vocabulary order (Gemma).
 //!
-//! Control tokens (`<|im_start|>`, `<end_of_turn>`) are cut out of the text before the model runs, so
-//! they always encode as one token, the way Hugging Face transformers builds these tokenizers from GGUF.
+//! Control and user-defined tokens (`<|im_start|>`, `<end_of_turn>`, `<think>`) are cut out of the
+//! text before BPE runs, so they always encode as one token, as llama.cpp does and as Hugging Face
+//! transformers builds these tokenizers from GGUF. Only control tokens count as special.
 
 mod byte_level;
 mod spm;
@@ -91,7 +92,7 @@ impl Tokenizer {
                 (
                     Engine::ByteLevel(byte_level::ByteLevelBpe::new(&pieces, &merges, pre)?),
                     false,
-                    &[TOKEN_TYPE_CONTROL],
+                    &[TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED],
                 )
             }
             "llama" => {
