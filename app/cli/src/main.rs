@@ -30,7 +30,8 @@ fn main() {
 }
 
 fn fail(msg: &str) -> ! {
-    eprintln!("loupe: error: {msg}");
+    let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("loupe: error: {one_line}");
     std::process::exit(1);
 }
 

@@ -36,6 +36,14 @@ pub type Result<T> = std::result::Result<T, LensError>;
 
 impl From<candle_core::Error> for LensError {
     fn from(e: candle_core::Error) -> Self {
-        LensError::Compute(e.to_string())
+        LensError::Compute(candle_message(&e))
+    }
+}
+
+/// candle's message without the backtrace it appends when `RUST_BACKTRACE` is set.
+pub fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
     }
 }

@@ -1,7 +1,7 @@
 //! A GGUF file: its header read with candle, typed metadata getters with clear errors, and tensors
 //! checked against the shapes the model expects before any byte is copied.
 
-use crate::error::{LensError, Result};
+use crate::error::{candle_message, LensError, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
@@ -20,7 +20,7 @@ impl<'a> GgufFile<'a> {
             ));
         }
         let content = Content::read(&mut Cursor::new(bytes)).map_err(|e| {
-            let msg = e.to_string();
+            let msg = candle_message(&e);
             if msg.contains("unknown dtype") {
                 LensError::UnsupportedTensorType(msg)
             } else if msg.contains("unsupported magic/version") {
@@ -47,12 +47,12 @@ impl<'a> GgufFile<'a> {
             .ok_or_else(|| LensError::MissingMetadata(key.to_string()))
     }
 
-    fn bad(key: &str, why: impl ToString) -> LensError {
+    fn bad(key: &str, why: impl std::fmt::Display) -> LensError {
         LensError::BadMetadata { key: key.to_string(), why: why.to_string() }
     }
 
     pub fn string(&self, key: &str) -> Result<&str> {
-        self.value(key)?.to_string().map(|s| s.as_str()).map_err(|e| Self::bad(key, e))
+        self.value(key)?.to_string().map(|s| s.as_str()).map_err(|e| Self::bad(key, candle_message(&e)))
     }
 
     pub fn opt_string(&self, key: &str) -> Result<Option<&str>> {
@@ -101,22 +101,22 @@ impl<'a> GgufFile<'a> {
     }
 
     pub fn array(&self, key: &str) -> Result<&Vec<Value>> {
-        self.value(key)?.to_vec().map_err(|e| Self::bad(key, e))
+        self.value(key)?.to_vec().map_err(|e| Self::bad(key, candle_message(&e)))
     }
 
     pub fn string_array(&self, key: &str) -> Result<Vec<&str>> {
         self.array(key)?
             .iter()
-            .map(|v| v.to_string().map(|s| s.as_str()).map_err(|e| Self::bad(key, e)))
+            .map(|v| v.to_string().map(|s| s.as_str()).map_err(|e| Self::bad(key, candle_message(&e))))
             .collect()
     }
 
     pub fn f32_array(&self, key: &str) -> Result<Vec<f32>> {
-        self.array(key)?.iter().map(|v| v.to_f32().map_err(|e| Self::bad(key, e))).collect()
+        self.array(key)?.iter().map(|v| v.to_f32().map_err(|e| Self::bad(key, candle_message(&e)))).collect()
     }
 
     pub fn i32_array(&self, key: &str) -> Result<Vec<i32>> {
-        self.array(key)?.iter().map(|v| v.to_i32().map_err(|e| Self::bad(key, e))).collect()
+        self.array(key)?.iter().map(|v| v.to_i32().map_err(|e| Self::bad(key, candle_message(&e)))).collect()
     }
 
     pub fn has_tensor(&self, name: &str) -> bool {
@@ -146,6 +146,13 @@ impl<'a> GgufFile<'a> {
             )));
         }
         info.read(&mut Cursor::new(self.bytes), self.content.tensor_data_offset, &Device::Cpu)
-            .map_err(|e| LensError::Corrupt(format!("tensor `{name}`: {e}")))
+            .map_err(|e| {
+                let msg = candle_message(&e);
+                if msg.contains("not supported") {
+                    LensError::UnsupportedTensorType(format!("tensor `{name}`: {msg}"))
+                } else {
+                    LensError::Corrupt(format!("tensor `{name}`: {msg}"))
+                }
+            })
     }
 }

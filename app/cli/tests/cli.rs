@@ -1,0 +1,117 @@
+//! The `loupe` binary: a real run writes the reference JSON schema; bad input exits 1 with one line.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn models() -> PathBuf {
+    std::env::var_os("LOUPE_MODEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
+fn smollm2() -> String {
+    let p = models().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(p.exists(), "run scripts/fetch-models.sh first");
+    p.to_string_lossy().into_owned()
+}
+
+fn loupe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loupe")).args(args).output().unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    dir.join(name)
+}
+
+/// Exit status 1 and exactly one line on stderr that says what is wrong.
+fn assert_one_line_error(out: &Output, mentions: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.starts_with("loupe: error: "), "{stderr}");
+    assert!(stderr.to_lowercase().contains(&mentions.to_lowercase()), "{stderr:?} should mention {mentions:?}");
+}
+
+#[test]
+fn chat_run_writes_the_reference_schema() {
+    let json = tmp("australia.json");
+    let out = loupe(&[
+        "--model", &smollm2(), "--chat", "What is the capital of Australia?", "--track", " Canberra", " Sydney",
+        "--top-k", "7", "--json", json.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("<|im_start|>") && stdout.contains("timings:"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["model", "prompt", "text", "ids", "tokens", "n_rows", "entropy", "top_ids", "top_probs", "top_tokens", "timings"] {
+        assert!(!r[key].is_null(), "missing {key}");
+    }
+    assert_eq!(r["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(r["prompt"]["chat"], "What is the capital of Australia?");
+    assert_eq!(r["n_rows"], 31);
+    let n = r["ids"].as_array().unwrap().len();
+    assert_eq!(r["entropy"].as_array().unwrap().len(), 31);
+    assert_eq!(r["entropy"][0].as_array().unwrap().len(), n);
+    assert_eq!(r["top_ids"][30][n - 1].as_array().unwrap().len(), 7);
+    assert_eq!(r["top_tokens"][30][n - 1][0], "The");
+    assert_eq!(r["tracked"][0]["piece"], "ĠCanberra");
+    for stage in ["load", "forward", "lens"] {
+        assert!(r["timings"][stage].as_f64().unwrap() > 0.0);
+    }
+    // Same numbers as the PyTorch reference for this prompt.
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lens/tests/fixtures/reference/smollm2-135m__capital-australia.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["ids"], reference["ids"]);
+    assert_eq!(r["text"], reference["text"]);
+    let (a, b) = (r["entropy"].as_array().unwrap(), reference["entropy"].as_array().unwrap());
+    for (ra, rb) in a.iter().zip(b) {
+        for (x, y) in ra.as_array().unwrap().iter().zip(rb.as_array().unwrap()) {
+            assert!((x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 0.01);
+        }
+    }
+}
+
+#[test]
+fn bad_input_exits_with_one_clear_line() {
+    let model = smollm2();
+    assert_one_line_error(&loupe(&["--model", "/no/such/model.gguf", "--raw", "hi"]), "cannot read");
+
+    let text_file = tmp("not-a-model.gguf");
+    std::fs::write(&text_file, "this is a text file, not weights").unwrap();
+    assert_one_line_error(&loupe(&["--model", text_file.to_str().unwrap(), "--raw", "hi"]), "not a GGUF file");
+
+    let truncated = tmp("truncated.gguf");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    assert_one_line_error(&loupe(&["--model", truncated.to_str().unwrap(), "--raw", "hi"]), "truncated");
+
+    assert_one_line_error(&loupe(&["--model", &model, "--raw", ""]), "empty");
+    assert_one_line_error(&loupe(&["--model", &model, "--chat", "   "]), "empty");
+    let long = "word ".repeat(9000);
+    assert_one_line_error(&loupe(&["--model", &model, "--raw", &long]), "context");
+
+    assert_one_line_error(&loupe(&["--model", &model]), "--chat");
+    assert_one_line_error(&loupe(&["--model", &model, "--raw", "a", "--chat", "b"]), "not both");
+    assert_one_line_error(&loupe(&["--model", &model, "--raw", "a", "--precision", "half"]), "fast or exact");
+    assert_one_line_error(&loupe(&["--model", &model, "--raw", "a", "--top-k", "many"]), "number");
+    assert_one_line_error(&loupe(&["--model", &model, "--chat", "a", "--template", "/no/such.jinja"]), "chatml");
+    assert_one_line_error(&loupe(&["--frobnicate"]), "unknown argument");
+
+    let bad_template = tmp("bad.jinja");
+    std::fs::write(&bad_template, "{% for m in messages %}{{ m.content }").unwrap();
+    assert_one_line_error(&loupe(&["--model", &model, "--chat", "a", "--template", bad_template.to_str().unwrap()]), "template");
+}
+
+#[test]
+fn help_and_raw_runs_work() {
+    let out = loupe(&["--help"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--precision"));
+    let out = loupe(&["--model", &smollm2(), "--raw", "The Eiffel Tower is in the city of", "--precision", "fast", "--generate", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("answer: ") && stdout.contains("fast precision"), "{stdout}");
+}
