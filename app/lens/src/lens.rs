@@ -111,7 +111,7 @@ impl Cell {
 
     /// Folds one tile of logits; returns the factor e^(m_old − m_new) the sums were scaled by.
     fn fold(&mut self, v0: usize, z: &[f32], k: usize, track: &[u32]) -> f64 {
-        let tile_max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let tile_max = lanes_max(z);
         let mut rescale = 1.0;
         if tile_max > self.max {
             if self.s0 > 0.0 {
@@ -121,15 +121,7 @@ impl Cell {
             }
             self.max = tile_max;
         }
-        let m = self.max;
-        let (mut s0, mut s1) = (0f32, 0f32);
-        // Sums in f32 lanes over at most a few thousand terms, added to f64 per tile.
-        for &zj in z {
-            let d = zj - m;
-            let e = exp_nonpositive(d);
-            s0 += e;
-            s1 += d * e;
-        }
+        let (s0, s1) = lanes_exp_sums(z, self.max);
         self.s0 += s0 as f64;
         self.s1 += s1 as f64;
 
@@ -161,6 +153,57 @@ impl Cell {
     fn log_partition(&self) -> f64 {
         self.max as f64 + self.s0.ln()
     }
+}
+
+// The reductions below keep LANES independent partial results: a single running f32 sum or max is a
+// serial dependency the compiler may not reorder, so it would not use SIMD at all.
+const LANES: usize = 8;
+
+fn lanes_max(z: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let chunks = z.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            m[i] = if c[i] > m[i] { c[i] } else { m[i] };
+        }
+    }
+    rest.iter().chain(&m).copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// (Σ e^(z−m), Σ (z−m)·e^(z−m)) over a tile; terms are at most 1, a tile has at most a few thousand.
+fn lanes_exp_sums(z: &[f32], m: f32) -> (f32, f32) {
+    let (mut s0, mut s1) = ([0f32; LANES], [0f32; LANES]);
+    let chunks = z.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            let d = c[i] - m;
+            let e = exp_nonpositive(d);
+            s0[i] += e;
+            s1[i] += d * e;
+        }
+    }
+    for &zj in rest {
+        let d = zj - m;
+        let e = exp_nonpositive(d);
+        s0[0] += e;
+        s1[0] += d * e;
+    }
+    (s0.iter().sum(), s1.iter().sum())
+}
+
+/// Σ w·(a − b) over a tile.
+fn lanes_weighted_difference(a: &[f32], b: &[f32], w: &[f32]) -> f32 {
+    let mut s = [0f32; LANES];
+    let n = a.len() / LANES * LANES;
+    for j in (0..n).step_by(LANES) {
+        for i in 0..LANES {
+            s[i] += w[j + i] * (a[j + i] - b[j + i]);
+        }
+    }
+    let tail: f32 = (n..a.len()).map(|j| w[j] * (a[j] - b[j])).sum();
+    s.iter().sum::<f32>() + tail
 }
 
 /// e^x for x ≤ 0 (0 below −87), written without branches or calls so that it vectorizes.
@@ -257,7 +300,7 @@ pub fn logit_lens(model: &Model, rows: &[Tensor], opts: &LensOptions, cancel: &d
                 cell.fold(v0, zc, k, &opts.track);
                 let zl = &z[(last + pos) * width..(last + pos + 1) * width];
                 let w = &weights[pos * width..(pos + 1) * width];
-                let cross: f32 = zc.iter().zip(zl).zip(w).map(|((&a, &b), &w)| w * (a - b)).sum();
+                let cross = lanes_weighted_difference(zc, zl, w);
                 cell.kl_cross = cell.kl_cross * kl_rescale[pos] + cross as f64;
             }
         });
