@@ -11,6 +11,17 @@ use crate::tokenizer::Tokenizer;
 use crate::Precision;
 use candle_core::Tensor;
 use loupe_protocol::{LensGrid, PromptSpec, TokenInfo};
+use std::ops::Range;
+
+/// An answer in progress (see `Engine::begin_answer`).
+pub struct Answer {
+    sampling: Sampling,
+    rng: Rng,
+    stops: Vec<u32>,
+    logits: Vec<f32>,
+    remaining: usize,
+    precision: Precision,
+}
 
 /// What to feed the model.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,7 +178,33 @@ impl Engine {
 
     /// The lens of a residual stream from `forward`.
     pub fn lens(&self, rows: &[Tensor], opts: &LensOptions, cancel: &dyn Fn() -> bool) -> Result<LensGrid> {
-        let mut grid = logit_lens(&self.model, rows, opts, cancel)?;
+        self.lens_rows(rows, 0..rows.len(), opts, cancel)
+    }
+
+    /// The lens of rows `range` of a residual stream, KL still measured against its last row; lets
+    /// a front end show the figure row group by row group.
+    pub fn lens_rows(&self, rows: &[Tensor], range: Range<usize>, opts: &LensOptions, cancel: &dyn Fn() -> bool) -> Result<LensGrid> {
+        if range.is_empty() || range.end > rows.len() {
+            return Err(LensError::InvalidRequest(format!("rows {range:?} of {}", rows.len())));
+        }
+        let last = rows.len() - 1;
+        let mut subset = rows[range.clone()].to_vec();
+        let borrowed_last = !range.contains(&last);
+        if borrowed_last {
+            subset.push(rows[last].clone());
+        }
+        let mut grid = logit_lens(&self.model, &subset, opts, cancel)?;
+        if borrowed_last {
+            grid.n_rows -= 1;
+            grid.entropy.pop();
+            grid.top_ids.pop();
+            grid.top_probs.pop();
+            grid.kl_to_last.pop();
+            for t in grid.tracked.iter_mut() {
+                t.prob.pop();
+                t.rank.pop();
+            }
+        }
         for t in grid.tracked.iter_mut() {
             t.piece = self.tokenizer.piece(t.id).to_string();
         }
@@ -199,6 +236,37 @@ impl Engine {
         stops
     }
 
+    /// Starts an answer after `ids`: runs the prompt and keeps its KV cache.
+    pub fn begin_answer(&mut self, ids: &[u32], max_new: usize, sampling: &Sampling, precision: Precision) -> Result<Answer> {
+        let logits = self.next_logits(ids, precision)?;
+        let room = self.model.hyper.context.saturating_sub(ids.len());
+        Ok(Answer {
+            sampling: sampling.clone(),
+            rng: Rng::new(sampling.seed),
+            stops: self.stop_tokens(),
+            logits,
+            remaining: max_new.min(room),
+            precision,
+        })
+    }
+
+    /// The answer's next token, or none once it has ended (after a stop token, at the length limit,
+    /// or at the end of the context). One step at a time, so a caller can yield between tokens.
+    pub fn next_answer_token(&mut self, a: &mut Answer) -> Result<Option<u32>> {
+        if a.remaining == 0 {
+            return Ok(None);
+        }
+        let next = sample(&a.logits, &a.sampling, &mut a.rng);
+        a.remaining -= 1;
+        if a.stops.contains(&next) {
+            a.remaining = 0;
+        } else if a.remaining > 0 {
+            let h = self.model.extend(&[next], a.precision)?;
+            a.logits = self.logits_of_last(&h)?;
+        }
+        Ok(Some(next))
+    }
+
     /// Lets the model continue `ids`; `on_token` sees each new token and returns false to stop.
     /// Returns the new tokens (the stop token included when one ended the answer).
     pub fn generate(
@@ -209,19 +277,13 @@ impl Engine {
         precision: Precision,
         on_token: &mut dyn FnMut(u32) -> bool,
     ) -> Result<Vec<u32>> {
-        let stops = self.stop_tokens();
-        let mut rng = Rng::new(sampling.seed);
+        let mut answer = self.begin_answer(ids, max_new, sampling, precision)?;
         let mut out = Vec::new();
-        let mut logits = self.next_logits(ids, precision)?;
-        let room = self.model.hyper.context.saturating_sub(ids.len());
-        for _ in 0..max_new.min(room) {
-            let next = sample(&logits, sampling, &mut rng);
+        while let Some(next) = self.next_answer_token(&mut answer)? {
             out.push(next);
-            if !on_token(next) || stops.contains(&next) || out.len() == room {
+            if !on_token(next) {
                 break;
             }
-            let h = self.model.extend(&[next], precision)?;
-            logits = self.logits_of_last(&h)?;
         }
         Ok(out)
     }

@@ -85,3 +85,122 @@ pub struct LensReport {
     pub top_tokens: Vec<Vec<Vec<String>>>,
     pub timings: Timings,
 }
+
+/// Largest model file Loupe accepts: wasm32 memory ends at 4 GiB, and loading holds the file and the
+/// parsed tensors at once.
+pub const MAX_MODEL_BYTES: u64 = 1_600_000_000;
+
+/// Why a file of `bytes` is refused.
+pub fn too_large_message(bytes: u64) -> String {
+    format!(
+        "this model is {:.2} GB; a browser tab's WebAssembly memory (4 GB, shared by the file and the loaded weights) holds models up to {:.1} GB. Pick a smaller or more quantized file.",
+        bytes as f64 / 1e9,
+        MAX_MODEL_BYTES as f64 / 1e9
+    )
+}
+
+/// Options of one lens run, as the page sends them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOptions {
+    pub top_k: usize,
+    /// Strings to track (` Canberra`); the worker resolves them to token ids.
+    pub track: Vec<String>,
+    /// "fast" or "exact".
+    pub precision: String,
+    /// Let the model answer up to this many tokens first (0 = no answer).
+    pub answer_tokens: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub seed: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            top_k: 5,
+            track: Vec::new(),
+            precision: "exact".into(),
+            answer_tokens: 0,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Page → worker. Sent as JSON; a dropped file travels beside it as a `File` handle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Load from the browser's model cache, else download (with progress) and store.
+    LoadUrl { url: String, name: String },
+    /// Load the `File` that accompanies this message (never uploaded anywhere).
+    LoadFile { name: String },
+    /// Render and tokenize only: the tokens appear before any compute.
+    Tokenize { run: u64, prompt: PromptSpec },
+    /// Tokenize, optionally answer, then stream the lens rows.
+    Run { run: u64, prompt: PromptSpec, options: RunOptions },
+    /// Stop the current download or run at the next checkpoint.
+    Cancel,
+    ListCache,
+    /// Delete one stored model, or all when `url` is none.
+    ClearCache { url: Option<String> },
+}
+
+/// What the worker knows of the loaded model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub source: String,
+    pub architecture: String,
+    pub n_rows: usize,
+    pub d_model: usize,
+    pub vocab: usize,
+    pub context: usize,
+    pub bytes: u64,
+    /// "file" when the GGUF carries a chat template, else the built-in that will be used.
+    pub template: String,
+    pub from_cache: bool,
+}
+
+/// One decoded lens row over all positions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LensRow {
+    pub row: usize,
+    pub entropy: Vec<f32>,
+    pub top_ids: Vec<Vec<u32>>,
+    pub top_probs: Vec<Vec<f32>>,
+    /// Vocabulary spellings of `top_ids` (for the JSON export).
+    pub top_pieces: Vec<Vec<String>>,
+    /// Text of `top_ids` (for labels).
+    pub top_texts: Vec<Vec<String>>,
+    pub kl_to_last: Vec<f32>,
+    /// `[tracked token][position]`.
+    pub tracked_prob: Vec<Vec<f32>>,
+    pub tracked_rank: Vec<Vec<u32>>,
+}
+
+/// A cached model in the browser's storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedModel {
+    pub url: String,
+    pub bytes: u64,
+}
+
+/// Worker → page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// The worker's wasm is initialised; earlier messages would have been lost.
+    Ready,
+    Progress { loaded: u64, total: Option<u64>, stage: String },
+    ModelLoaded { info: ModelInfo },
+    /// The sequence being lensed (prompt, then prompt + answer).
+    Tokens { run: u64, text: String, tokens: Vec<TokenInfo>, template: Option<String>, prompt_len: usize },
+    AnswerToken { run: u64, token: TokenInfo },
+    /// Tracked strings resolved to tokens, before the rows arrive.
+    Tracked { run: u64, tokens: Vec<TokenInfo> },
+    Rows { run: u64, n_rows: usize, rows: Vec<LensRow> },
+    Done { run: u64, timings: Timings },
+    Cancelled { run: Option<u64> },
+    Error { run: Option<u64>, message: String },
+    CacheList { entries: Vec<CachedModel> },
+}

@@ -1,0 +1,44 @@
+//! Loupe's Web Worker. It moves messages and bytes: requests arrive as JSON, the model arrives as a
+//! URL (downloaded here, kept in the browser's Cache Storage) or a dropped `File`; the lens engine
+//! does the math; results stream back as JSON events. Long work is cut into steps with a yield to
+//! the event loop between them, so a Cancel message is seen within one step.
+
+mod loader;
+mod runner;
+mod transport;
+
+use loupe_protocol::{Event, Request};
+use wasm_bindgen::prelude::*;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
+        match transport::read_request(&ev.data()) {
+            Ok((request, file)) => dispatch(request, file),
+            Err(message) => transport::post(&Event::Error { run: None, message }),
+        }
+    });
+    transport::scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    transport::post(&Event::Ready);
+}
+
+fn dispatch(request: Request, file: Option<web_sys::File>) {
+    match request {
+        Request::Cancel => runner::cancel(),
+        Request::LoadUrl { url, name } => wasm_bindgen_futures::spawn_local(runner::load_url(url, name)),
+        Request::LoadFile { name } => match file {
+            Some(file) => wasm_bindgen_futures::spawn_local(runner::load_file(file, name)),
+            None => transport::post(&Event::Error { run: None, message: "no file came with the request".into() }),
+        },
+        Request::Tokenize { run, prompt } => runner::tokenize(run, prompt),
+        Request::Run { run, prompt, options } => wasm_bindgen_futures::spawn_local(runner::run(run, prompt, options)),
+        Request::ListCache => wasm_bindgen_futures::spawn_local(loader::post_cache_list()),
+        Request::ClearCache { url } => wasm_bindgen_futures::spawn_local(async move {
+            if let Err(message) = loader::clear(url.as_deref()).await {
+                transport::post(&Event::Error { run: None, message });
+            }
+            loader::post_cache_list().await;
+        }),
+    }
+}
