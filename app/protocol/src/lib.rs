@@ -193,6 +193,8 @@ pub enum Event {
     Ready,
     Progress { loaded: u64, total: Option<u64>, stage: String },
     ModelLoaded { info: ModelInfo },
+    /// The loaded model was dropped (to make room for a new one that then may fail).
+    Unloaded,
     /// The sequence being lensed (prompt, then prompt + answer).
     Tokens { run: u64, text: String, tokens: Vec<TokenInfo>, template: Option<String>, prompt_len: usize },
     AnswerToken { run: u64, token: TokenInfo },

@@ -63,6 +63,8 @@ pub struct AppState {
     pub range: RwSignal<(usize, usize)>,
     pub column: RwSignal<Option<usize>>,
     next_run: RwSignal<u64>,
+    /// Counts model loads, so a stale cancel deadline cannot stop a newer one.
+    load_epoch: RwSignal<u64>,
     /// Run to start as soon as a model is loaded (a shared link).
     autorun: RwSignal<bool>,
 }
@@ -102,6 +104,7 @@ impl AppState {
             range: RwSignal::new((0, 0)),
             column: RwSignal::new(None),
             next_run: RwSignal::new(1),
+            load_epoch: RwSignal::new(0),
             autorun: RwSignal::new(initial.chat.is_some() || initial.raw.is_some()),
         }
     }
@@ -142,6 +145,7 @@ impl AppState {
     }
 
     fn begin_load(&self) {
+        self.load_epoch.update(|e| *e += 1);
         self.error.set(None);
         self.notice.set(None);
         self.loading.set(true);
@@ -208,12 +212,17 @@ impl AppState {
         worker_client::send(&Request::Run { run, prompt, options });
     }
 
-    /// Asks the worker to stop; if it does not answer soon (stuck in a long step), restarts it.
+    /// Asks the worker to stop; if that same run or load is still going after a while (the worker
+    /// is inside one long step), restarts the worker.
     pub fn cancel(&self) {
         worker_client::send(&Request::Cancel);
         let state = *self;
+        let run = self.figure.with_untracked(|f| f.run);
+        let load = self.load_epoch.get_untracked();
         let deadline = Closure::once_into_js(move || {
-            if state.running.get_untracked() || state.loading.get_untracked() {
+            let same_run = state.running.get_untracked() && state.figure.with_untracked(|f| f.run) == run;
+            let same_load = state.loading.get_untracked() && state.load_epoch.get_untracked() == load;
+            if same_run || same_load {
                 state.running.set(false);
                 state.notice.set(Some("stopped the worker; the model is loading again".into()));
                 state.restart_worker();
@@ -288,6 +297,7 @@ impl AppState {
                     self.preview_tokens();
                 }
             }
+            Event::Unloaded => self.model.set(None),
             Event::Tokens { run: 0, tokens, .. } => self.preview.set(tokens),
             Event::Tokens { run, text, tokens, template, prompt_len } if run == current => {
                 let n = tokens.len();
@@ -295,7 +305,7 @@ impl AppState {
                 self.figure.update(|f| {
                     f.text = text;
                     f.tokens = tokens;
-                    f.template = template;
+                    f.prompt.template = template;
                     f.prompt_len = prompt_len;
                 });
                 self.range.set(default_range(n, MAGNIFIED_WINDOW));

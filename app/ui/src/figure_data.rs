@@ -20,7 +20,6 @@ pub struct FigureData {
     pub tokens: Vec<TokenInfo>,
     /// Tokens of the prompt; the rest are the model's answer.
     pub prompt_len: usize,
-    pub template: Option<String>,
     pub n_rows: usize,
     /// `rows[r]` once row r has arrived.
     pub rows: Vec<Option<LensRow>>,

@@ -153,7 +153,9 @@ pub fn FigureView() -> impl IntoView {
             data-n-rows=move || state.figure.with(|f| f.n_rows.to_string())
             data-n-positions=move || state.figure.with(|f| f.n_positions().to_string())
             data-rows-done=move || state.figure.with(|f| f.rows_done().to_string())
-            data-complete=move || state.figure.with(|f| (f.complete() && f.done).to_string())>
+            data-complete=move || state.figure.with(|f| (f.complete() && f.done).to_string())
+            data-range=move || { let (a, b) = state.range.get(); format!("{a},{b}") }
+            data-template-positions=move || state.figure.with(|f| f.tokens.iter().enumerate().filter(|(_, t)| t.template).map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(","))>
             <div class="figure-head">
                 <h2>"Logit lens"</h2>
                 <MetricControls/>
@@ -237,10 +239,11 @@ fn Tooltip(hover: RwSignal<Option<(usize, usize, f64, f64)>>, scale: Memo<Scale>
             let tops: Vec<(String, f32)> = row.top_texts.get(p).cloned().unwrap_or_default().into_iter()
                 .zip(row.top_probs.get(p).cloned().unwrap_or_default()).collect();
             let top1 = tops.first().map(|t| t.0.clone()).unwrap_or_default();
+            let top1_id = row.top_ids.get(p).and_then(|c| c.first()).copied().unwrap_or(0);
             let layer = if r == 0 { "embedding (0)".to_string() } else if r + 1 == f.n_rows { format!("{r} (output)") } else { r.to_string() };
             Some(view! {
                 <div class="tooltip" id="tooltip" style=format!("left:{}px;top:{}px", x + 14.0, y + 14.0)
-                    data-row=r data-pos=p data-entropy=format!("{entropy:.5}") data-top1=top1>
+                    data-row=r data-pos=p data-entropy=format!("{entropy:.5}") data-top1=top1 data-top1-id=top1_id>
                     <div><b>"layer "</b>{layer}<b>" · position "</b>{p}" "<code>{token}</code></div>
                     <div><b>"entropy "</b>{format!("{entropy:.3} nats")}{(s.metric != Metric::Entropy).then(|| format!(" · {}: {}", s.title, value))}</div>
                     <ol>{tops.into_iter().map(|(t, prob)| view! { <li><code>{display(&t)}</code>" "{format!("{prob:.3}")}</li> }).collect_view()}</ol>

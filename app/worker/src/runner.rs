@@ -12,6 +12,8 @@ thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
     static BUSY: Cell<bool> = const { Cell::new(false) };
     static CANCEL: Cell<bool> = const { Cell::new(false) };
+    /// Size of the loaded model's file, to judge whether a second one fits beside it.
+    static LOADED_BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Lens rows are computed and sent in about this many groups, so the figure fills in progressively.
@@ -79,9 +81,14 @@ fn report_load(result: Result<(), String>) {
 async fn install(bytes: Vec<u8>, name: String, source: String, from_cache: bool) -> Result<(), String> {
     post(&Event::Progress { loaded: bytes.len() as u64, total: Some(bytes.len() as u64), stage: "loading the model".into() });
     yield_now().await;
-    // Free the previous model before parsing the next: both may not fit at once.
-    ENGINE.with(|e| e.borrow_mut().take());
+    // Keep the current model if the new file turns out bad, unless both cannot fit in memory at once.
+    let current = ENGINE.with(|e| e.borrow().is_some());
+    if current && LOADED_BYTES.with(|b| b.get()) + bytes.len() as u64 > loupe_protocol::MAX_MODEL_BYTES {
+        ENGINE.with(|e| e.borrow_mut().take());
+        post(&Event::Unloaded);
+    }
     let engine = Engine::load(&bytes).map_err(|e| e.to_string())?;
+    LOADED_BYTES.with(|b| b.set(bytes.len() as u64));
     let h = &engine.model.hyper;
     let template = match &engine.file_template {
         Some(_) => "file".to_string(),

@@ -1,0 +1,208 @@
+// End-to-end tests of the built app (dist/) in real headless Chromium with the real SmolLM2 model,
+// checked against the native `loupe` tool run on the same prompt.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { serve, browser, artifact, ROOT } from "./harness.mjs";
+
+const MODEL = path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const QUESTION = "What is the capital of Australia?";
+const LOUPE = path.join(ROOT, "target/release/loupe");
+const TIMEOUT = 300_000;
+
+let server, chromium, page, native;
+
+function runNative(args) {
+  const out = artifact(`native-${Date.now()}.json`);
+  execFileSync(LOUPE, ["--model", MODEL, ...args, "--json", out], { stdio: "pipe" });
+  return JSON.parse(fs.readFileSync(out, "utf8"));
+}
+
+async function waitForModel(p) {
+  await p.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
+}
+
+async function runLens(p) {
+  await p.click("#run");
+  await p.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+}
+
+/// Hovers the magnified view's cell (row, pos) using the page's own layout numbers.
+async function hoverCell(p, row, pos) {
+  const [start, end] = (await p.getAttribute("#figure", "data-range")).split(",").map(Number);
+  const nRows = Number(await p.getAttribute("#figure", "data-n-rows"));
+  assert.ok(pos >= start && pos < end, `position ${pos} inside the magnified range ${start}..${end}`);
+  const box = await p.locator("#magnified").boundingBox();
+  const LEFT = 52, TOP = 8, ROW_H = 18, RIGHT = 8;
+  const cellW = (box.width - LEFT - RIGHT) / (end - start);
+  await p.mouse.move(box.x + LEFT + (pos - start + 0.5) * cellW, box.y + TOP + (nRows - 1 - row + 0.5) * ROW_H);
+  const tip = p.locator("#tooltip");
+  await tip.waitFor({ timeout: 5000 });
+  return {
+    row: Number(await tip.getAttribute("data-row")),
+    pos: Number(await tip.getAttribute("data-pos")),
+    entropy: Number(await tip.getAttribute("data-entropy")),
+    top1Id: Number(await tip.getAttribute("data-top1-id")),
+    text: await tip.textContent(),
+  };
+}
+
+before(async () => {
+  server = await serve();
+  chromium = await browser();
+  page = await chromium.context.newPage();
+  page.on("pageerror", (e) => console.log("page error:", e.message));
+  native = runNative(["--chat", QUESTION]);
+  await page.goto(server.base);
+  await waitForModel(page);
+});
+
+after(async () => {
+  await chromium?.close();
+  await server?.close();
+});
+
+test("the Australia prompt draws one row per layer and one column per token, matching the native tool", async () => {
+  await page.fill("#user", QUESTION);
+  await runLens(page);
+  await page.locator("#figure").screenshot({ path: artifact("australia-figure.png") });
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-rows")), native.n_rows);
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), native.ids.length);
+  const count = await page.textContent("#tokens .count");
+  assert.match(count, new RegExp(`^${native.ids.length} tokens`));
+
+  // Several cells: the tooltip's top-1 and entropy equal the native tool's.
+  const last = native.ids.length - 1;
+  for (const [row, pos] of [[30, last], [0, last], [15, last - 3], [20, last - 1], [29, last - 6], [5, last - 10]]) {
+    const tip = await hoverCell(page, row, pos);
+    assert.deepEqual([tip.row, tip.pos], [row, pos]);
+    assert.equal(tip.top1Id, native.top_ids[row][pos][0], `top-1 at (${row}, ${pos})`);
+    assert.ok(Math.abs(tip.entropy - native.entropy[row][pos]) < 0.01, `entropy at (${row}, ${pos}): ${tip.entropy} vs ${native.entropy[row][pos]}`);
+  }
+  await page.locator("#figure").screenshot({ path: artifact("australia-tooltip.png") });
+});
+
+test("chat-template tokens are boxed", async () => {
+  const boxed = (await page.getAttribute("#figure", "data-template-positions")).split(",").map(Number);
+  const expected = native.token_info.map((t, i) => (t.template ? i : -1)).filter((i) => i >= 0);
+  assert.deepEqual(boxed, expected);
+  const pieces = boxed.map((i) => native.tokens[i]);
+  for (const piece of ["<|im_start|>", "<|im_end|>", "ass", "istant", "user", "system"]) {
+    assert.ok(pieces.includes(piece), `${piece} is boxed`);
+  }
+  // The user's question is not.
+  const question = native.tokens.indexOf("ĠAustralia");
+  assert.ok(!boxed.includes(question));
+  assert.equal(await page.locator("#tokens .tok.template").count(), expected.length);
+});
+
+test("the column zoom lists every layer", async () => {
+  const [start, end] = (await page.getAttribute("#figure", "data-range")).split(",").map(Number);
+  const pos = end - 1;
+  await hoverCell(page, 10, pos);
+  await page.mouse.down();
+  await page.mouse.up();
+  const zoom = page.locator("#column-zoom");
+  await zoom.waitFor();
+  assert.equal(Number(await zoom.getAttribute("data-pos")), pos);
+  assert.equal(await zoom.locator("tr[data-layer]").count(), native.n_rows);
+  // At the last position the output layer's top-1 is "The" (the start of the answer).
+  assert.equal(pos, native.ids.length - 1);
+  assert.equal(native.top_tokens[30][pos][0], "The");
+  assert.equal(await zoom.locator('tr[data-layer="30"] .cand code').first().textContent(), "The");
+  await zoom.screenshot({ path: artifact("column-zoom.png") });
+});
+
+test("the exported JSON matches the native tool's JSON", async () => {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
+  const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+  for (const key of ["model", "text", "ids", "tokens", "n_rows", "top_tokens"]) {
+    if (key !== "top_tokens") assert.deepEqual(exported[key], native[key], key);
+  }
+  assert.deepEqual(exported.prompt, native.prompt);
+  for (let r = 0; r < native.n_rows; r++) {
+    for (let p = 0; p < native.ids.length; p++) {
+      assert.ok(Math.abs(exported.entropy[r][p] - native.entropy[r][p]) < 0.01, `entropy (${r}, ${p})`);
+      const [a, b] = native.top_probs[r][p];
+      if (a - b > 1e-3) {
+        assert.equal(exported.top_ids[r][p][0], native.top_ids[r][p][0], `top-1 (${r}, ${p})`);
+        assert.equal(exported.top_tokens[r][p][0], native.top_tokens[r][p][0]);
+      }
+    }
+  }
+  const [svg] = await Promise.all([page.waitForEvent("download"), page.click("#export-svg")]);
+  const svgText = fs.readFileSync(await svg.path(), "utf8");
+  assert.match(svgText, /^<svg /);
+  assert.match(svgText, /Entropy \(nats\)/);
+  assert.match(svgText, /&lt;\|im_start\|&gt;/);
+  fs.copyFileSync(await svg.path(), artifact("australia.svg"));
+  const [png] = await Promise.all([page.waitForEvent("download"), page.click("#export-png")]);
+  const pngBytes = fs.readFileSync(await png.path());
+  assert.deepEqual([...pngBytes.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  fs.copyFileSync(await png.path(), artifact("australia-export.png"));
+});
+
+test("token strings are text, never HTML", async () => {
+  await page.click("#mode-raw");
+  const hostile = 'Say <img src=x onerror="window.__xss=1"> and <b>bold</b>';
+  await page.fill("#raw", hostile);
+  await runLens(page);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.equal(await page.locator("#tokens img, #tokens b, #figure img").count(), 0);
+  assert.match(await page.textContent("#tokens"), /<img/);
+  await page.click("#mode-chat");
+});
+
+test("a corrupt file gives an error message and a following valid run still works", async () => {
+  await page.setInputFiles("#model-file", { name: "corrupt.gguf", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a model at all") });
+  await page.waitForSelector("#error", { timeout: TIMEOUT });
+  assert.match(await page.textContent("#error"), /not a GGUF file/);
+  await page.screenshot({ path: artifact("corrupt-file.png") });
+
+  const truncated = fs.readFileSync(MODEL).subarray(0, 5_000_000);
+  await page.setInputFiles("#model-file", { name: "truncated.gguf", mimeType: "application/octet-stream", buffer: truncated });
+  await page.waitForFunction(() => /truncated/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: TIMEOUT });
+
+  // The model that was loaded is still there and runs.
+  await waitForModel(page);
+  await page.fill("#user", QUESTION);
+  await runLens(page);
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), native.ids.length);
+  const tip = await hoverCell(page, 30, native.ids.length - 1);
+  assert.equal(tip.top1Id, native.top_ids[30][native.ids.length - 1][0]);
+});
+
+test("a second page load uses the stored model without fetching it again", async () => {
+  const gguf = (r) => r.endsWith(".gguf");
+  assert.ok(server.requests.some(gguf), "the first load fetched the model");
+  const before = server.requests.length;
+  const second = await chromium.context.newPage();
+  await second.goto(server.base);
+  await waitForModel(second);
+  const later = server.requests.slice(before);
+  assert.ok(later.some((r) => r.endsWith(".wasm")), "the second load did reach the server");
+  assert.ok(!later.some(gguf), `no model request on the second load: ${later.join(" ")}`);
+  assert.match(await second.textContent("#notice"), /browser storage/);
+  assert.match(await second.textContent("#stored-models summary"), /\(1\)/);
+  await second.close();
+});
+
+test("the page URL reproduces the view, and a run can be cancelled", async () => {
+  const url = page.url();
+  assert.match(url, /chat=What/);
+  const linked = await chromium.context.newPage();
+  await linked.goto(url);
+  await linked.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  assert.equal(Number(await linked.getAttribute("#figure", "data-n-positions")), native.ids.length);
+
+  // Cancel mid-answer: the page says so and the next run works.
+  await linked.fill("#answer", "200");
+  await linked.click("#run");
+  await linked.click("#cancel-run");
+  await linked.waitForFunction(() => /cancelled|stopped/.test(document.querySelector("#notice")?.textContent ?? ""), null, { timeout: 20_000 });
+  await linked.fill("#answer", "0");
+  await runLens(linked);
+  await linked.close();
+});
