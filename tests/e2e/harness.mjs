@@ -17,14 +17,18 @@ const TYPES = {
   ".gguf": "application/octet-stream", ".md": "text/plain",
 };
 
-/// Serves `dir` on 127.0.0.1 (a random port); `requests` lists every path asked for.
-export async function serve(dir = DIST) {
+/// Serves `dir` on 127.0.0.1 (a random port); `requests` lists every path asked for. `mounts` maps
+/// URL prefixes to other directories (the benchmark serves the test models this way).
+export async function serve(dir = DIST, mounts = {}) {
   const requests = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
     requests.push(url.pathname);
-    let file = path.join(dir, decodeURIComponent(url.pathname));
-    if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
+    const pathname = decodeURIComponent(url.pathname);
+    const mount = Object.keys(mounts).find((prefix) => pathname.startsWith(prefix));
+    const root = mount ? mounts[mount] : dir;
+    let file = path.join(root, mount ? pathname.slice(mount.length) : pathname);
+    if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
     if (!fs.existsSync(file)) { res.writeHead(404).end("not found"); return; }
     const size = fs.statSync(file).size;
