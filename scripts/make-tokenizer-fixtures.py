@@ -32,27 +32,8 @@ MODELS = {
     "qwen2.5-coder-0.5b-instruct.gguf": "qwen2.5",
     "gemma-3-270m-q4_k_m.gguf": "gemma3",
 }
-TEXTS = [
-    "The Eiffel Tower is in the city of",
-    "What is the capital of Australia?",
-    "naïve café, Straße, Ünïcödé — “quotes” and ‘apostrophes’ … ©®™",
-    "日本語のテキストと中文文本，还有한국어 텍스트。",
-    "Emoji: 🦘🇦🇺👩‍👩‍👧‍👦 and 🤖! مرحبا بالعالم שלום עולם",
-    "Numbers: 1 12 123 1234 12345 3.14159 -42 1,000,000 2024-11-24 0x1F 1e-9",
-    "Whitespace:  two  spaces,\tone tab,\t\ttwo tabs,\n\nnewlines\n\n\n   and trailing   ",
-    "   leading spaces",
-    "fn main() {\n    let x: Vec<u8> = vec![1, 2, 3];\n    println!(\"{x:?}\"); // done\n}\n",
-    "def f(x):\n\treturn x**2 if x>0 else -x  # comment\n",
-    "I'm sure they'll say WE'VE done it; can't stop, won't stop. It's John's.",
-    "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
-    "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n",
-    "<|endoftext|>text<think>reasoning</think><tool_call>{\"a\": 1}</tool_call>",
-    "a",
-    "\n",
-    "!!!??? ... --- ___ *** ### @@@ $$$ %%% ^^^ &&& ((( )))",
-    "https://example.com/path?query=1&b=two#frag email@test.org",
-    "The capital of Australia is Canberra, not Sydney or Melbourne.",
-]
+# The varied texts, shared with the Rust tests (llama3_tokenizer.rs reads them too).
+TEXTS = json.loads((ROOT / "app/lens/tests/fixtures/tokenizer/texts.json").read_text())
 
 
 def main():

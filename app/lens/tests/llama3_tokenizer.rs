@@ -41,36 +41,26 @@ fn llama3(context: usize) -> Llama3 {
     Llama3 { oracle: tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap(), gguf: g.bytes() }
 }
 
-const TEXTS: &[&str] = &[
-    "The Eiffel Tower is in the city of",
-    "What is the capital of Australia?",
-    "naïve café, Straße, Ünïcödé — “quotes” and ‘apostrophes’ … ©®™",
-    "日本語のテキストと中文文本，还有한국어 텍스트。",
-    "Emoji: 🦘🇦🇺👩‍👩‍👧‍👦 and 🤖! مرحبا بالعالم שלום עולם",
-    "Numbers: 1 12 123 1234 12345 3.14159 -42 1,000,000 2024-11-24 0x1F 1e-9",
-    "Whitespace:  two  spaces,\tone tab,\t\ttwo tabs,\n\nnewlines\n\n\n   and trailing   ",
-    "   leading spaces",
-    "fn main() {\n    let x: Vec<u8> = vec![1, 2, 3];\n    println!(\"{x:?}\"); // done\n}\n",
-    "def f(x):\n\treturn x**2 if x>0 else -x  # comment\n",
-    "I'm sure they'll say WE'VE done it; can't stop, won't stop. It's John's.",
-    "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
-    "text<|eot_id|>more<|reserved_special_token_5|>tail",
-    "a",
-    "\n",
-    "!!!??? ... --- ___ *** ### @@@ $$$ %%% ^^^ &&& ((( )))",
-    "https://example.com/path?query=1&b=two#frag email@test.org",
-];
+/// Varied text shared with the other tokenizer tests, plus Llama 3's own template tokens.
+fn texts() -> Vec<String> {
+    let shared: Vec<String> = serde_json::from_str(&std::fs::read_to_string(fixture("tokenizer/texts.json")).unwrap()).unwrap();
+    let llama3 = [
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+        "text<|eot_id|>more<|reserved_special_token_5|>tail",
+    ];
+    shared.into_iter().chain(llama3.map(String::from)).collect()
+}
 
 #[test]
 fn ids_match_the_real_llama3_tokenizer() {
     let l = llama3(8192);
     let engine = Engine::load(&l.gguf).unwrap();
     assert_eq!(engine.tokenizer.vocab_size(), 128256);
-    for text in TEXTS {
-        let want = l.oracle.encode(*text, false).unwrap().get_ids().to_vec();
-        let got: Vec<u32> = engine.tokenizer.encode(text).unwrap().iter().map(|e| e.id).collect();
+    for text in texts() {
+        let want = l.oracle.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+        let got: Vec<u32> = engine.tokenizer.encode(&text).unwrap().iter().map(|e| e.id).collect();
         assert_eq!(got, want, "ids for {text:?}");
-        assert_eq!(engine.tokenizer.decode(&got), *text, "decode round trip for {text:?}");
+        assert_eq!(engine.tokenizer.decode(&got), text, "decode round trip for {text:?}");
     }
 }
 
