@@ -113,3 +113,25 @@ fn prompt_longer_than_the_context_is_refused() {
     let e = engine.prepare(&Prompt::Chat { system: None, user: "  ".into() }, &TemplateChoice::FromFile).unwrap_err();
     assert!(matches!(e, LensError::EmptyPrompt));
 }
+
+/// Thousands of positions: attention runs in query chunks, and the lens in row groups, so memory
+/// stays bounded; streamed row groups equal the whole lens.
+#[test]
+fn long_prompts_run_and_stream_consistently() {
+    let l = llama3(8192);
+    let mut engine = Engine::load(&l.gguf).unwrap();
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(300);
+    let p = engine.prepare(&Prompt::Raw(text), &TemplateChoice::FromFile).unwrap();
+    assert!(p.ids.len() > 3000, "{} tokens", p.ids.len());
+    let rows = engine.forward(&p.ids, Precision::Exact).unwrap();
+    let opts = LensOptions { top_k: 3, track: vec![p.ids[5]] };
+    let whole = engine.lens(&rows, &opts, &|| false).unwrap();
+    assert_eq!(whole.n_positions, p.ids.len());
+    let first = engine.lens_rows(&rows, 0..1, &opts, &|| false).unwrap();
+    assert_eq!(first.n_rows, 1);
+    assert_eq!(first.top_ids[0], whole.top_ids[0]);
+    for (a, b) in first.kl_to_last[0].iter().zip(&whole.kl_to_last[0]) {
+        assert!((a - b).abs() < 1e-4);
+    }
+    assert_eq!(first.tracked[0].rank[0], whole.tracked[0].rank[0]);
+}

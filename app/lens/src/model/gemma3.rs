@@ -81,19 +81,16 @@ impl Gemma3 {
 impl Blocks for Gemma3 {
     fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut Option<&mut Vec<Tensor>>) -> Result<Tensor> {
         let h = &self.h;
-        let seq = ids.len();
         let mut x = (self.embed.lookup(ids)?.unsqueeze(0)? * (h.d_model as f64).sqrt())?;
         if let Some(rows) = rows.as_deref_mut() {
             rows.push(x.squeeze(0)?);
         }
-        let global_mask = attention_mask(seq, start, None)?;
-        let local_mask = attention_mask(seq, start, Some(self.window))?;
         let scale = 1.0 / (h.head_dim as f64).sqrt();
         for b in self.blocks.iter_mut() {
-            let (rotary, mask) = if b.sliding {
-                (&self.local_rotary, &local_mask)
+            let (rotary, window) = if b.sliding {
+                (&self.local_rotary, Some(self.window))
             } else {
-                (&self.global_rotary, &global_mask)
+                (&self.global_rotary, None)
             };
             let n = b.attn_norm.forward(&x)?;
             let q = b.q_norm.forward(&split_heads(&b.q.forward(&n, p)?, h.n_heads, h.head_dim)?)?;
@@ -101,7 +98,7 @@ impl Blocks for Gemma3 {
             let (q, k) = (rotary.apply(&q, start)?, rotary.apply(&k, start)?);
             let v = split_heads(&b.v.forward(&n, p)?, h.n_kv_heads, h.head_dim)?;
             let (k, v) = b.cache.append(k, v)?;
-            let attn = merge_heads(&attend(&q, &k, &v, mask, scale)?)?;
+            let attn = merge_heads(&attend(&q, &k, &v, start, window, scale)?)?;
             x = (x + b.post_attn_norm.forward(&b.o.forward(&attn, p)?)?)?;
 
             let n = b.ffn_norm.forward(&x)?;

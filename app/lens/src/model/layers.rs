@@ -187,26 +187,35 @@ impl KvCache {
     }
 }
 
-/// Additive mask `[seq, start + seq]`: causal, and limited to the last `window` positions if given.
-pub fn attention_mask(seq: usize, start: usize, window: Option<usize>) -> Result<Tensor> {
-    let total = start + seq;
-    let mut mask = vec![0f32; seq * total];
-    for i in 0..seq {
-        let pos = start + i;
-        for j in 0..total {
-            let outside_window = window.is_some_and(|w| pos - j.min(pos) >= w);
+/// Additive mask for the queries at `positions` over keys `0..keys`: causal, and limited to the
+/// last `window` positions if given.
+pub fn attention_mask(positions: Range<usize>, keys: usize, window: Option<usize>) -> Result<Tensor> {
+    let rows = positions.len();
+    let mut mask = vec![0f32; rows * keys];
+    for (i, pos) in positions.enumerate() {
+        for j in 0..keys {
+            let outside_window = window.is_some_and(|w| j + w <= pos);
             if j > pos || outside_window {
-                mask[i * total + j] = f32::NEG_INFINITY;
+                mask[i * keys + j] = f32::NEG_INFINITY;
             }
         }
     }
-    Ok(Tensor::from_vec(mask, (seq, total), &Device::Cpu)?)
+    Ok(Tensor::from_vec(mask, (rows, keys), &Device::Cpu)?)
 }
 
-/// Scaled dot-product attention over `[batch, heads, seq, head_dim]` queries and cached keys/values
-/// with fewer (grouped) heads.
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    let (_, n_heads, _, _) = q.dims4()?;
+/// Query rows per attention step: bounds the score matrix (heads × rows × keys) for long prompts,
+/// which would otherwise not fit in a browser tab (9 heads × 8192² floats is 2.4 GB).
+const QUERY_CHUNK: usize = 256;
+
+/// Causal scaled dot-product attention of `[batch, heads, seq, head_dim]` queries at positions
+/// `start..start + seq` over all cached keys/values (which may have fewer, grouped heads), within a
+/// sliding `window` if given.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, window: Option<usize>, scale: f64) -> Result<Tensor> {
+    attend_in_chunks(q, k, v, start, window, scale, QUERY_CHUNK)
+}
+
+fn attend_in_chunks(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, window: Option<usize>, scale: f64, chunk: usize) -> Result<Tensor> {
+    let (_, n_heads, seq, _) = q.dims4()?;
     let n_kv = k.dim(1)?;
     let (k, v) = if n_kv == n_heads {
         (k.clone(), v.clone())
@@ -214,10 +223,21 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> 
         let rep = n_heads / n_kv;
         (repeat_kv(k, rep)?, repeat_kv(v, rep)?)
     };
-    let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
-    let scores = scores.broadcast_add(mask)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    Ok(probs.matmul(&v.contiguous()?)?)
+    let keys = k.dim(2)?;
+    let kt = k.t()?.contiguous()?;
+    let v = v.contiguous()?;
+    let mut outputs = Vec::with_capacity(seq.div_ceil(chunk));
+    let mut first = 0;
+    while first < seq {
+        let len = chunk.min(seq - first);
+        let qc = q.narrow(2, first, len)?.contiguous()?;
+        let mask = attention_mask(start + first..start + first + len, keys, window)?;
+        let scores = (qc.matmul(&kt)? * scale)?.broadcast_add(&mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        outputs.push(probs.matmul(&v)?);
+        first += len;
+    }
+    Ok(if outputs.len() == 1 { outputs.pop().unwrap() } else { Tensor::cat(&outputs, 2)? })
 }
 
 fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
@@ -246,3 +266,30 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::ops::silu(x)?)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_attention_equals_one_pass() {
+        let dev = Device::Cpu;
+        let q = Tensor::randn(0f32, 1.0, (1, 4, 37, 8), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (1, 2, 37, 8), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (1, 2, 37, 8), &dev).unwrap();
+        let whole = attend_in_chunks(&q, &k, &v, 0, Some(20), 0.35, 1000).unwrap();
+        for chunk in [1, 5, 16, 36] {
+            let parts = attend_in_chunks(&q, &k, &v, 0, Some(20), 0.35, chunk).unwrap();
+            let diff = (&whole - &parts).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-6, "chunk {chunk}: {diff}");
+        }
+    }
+
+    #[test]
+    fn mask_is_causal_and_windowed() {
+        let m = attention_mask(3..5, 5, Some(2)).unwrap().to_vec2::<f32>().unwrap();
+        let open = |row: &Vec<f32>| row.iter().map(|v| v.is_finite()).collect::<Vec<_>>();
+        assert_eq!(open(&m[0]), [false, false, true, true, false]);
+        assert_eq!(open(&m[1]), [false, false, false, true, true]);
+    }
+}

@@ -70,12 +70,10 @@ impl Llama {
 impl Blocks for Llama {
     fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut Option<&mut Vec<Tensor>>) -> Result<Tensor> {
         let h = &self.h;
-        let seq = ids.len();
         let mut x = self.embed.lookup(ids)?.unsqueeze(0)?;
         if let Some(rows) = rows.as_deref_mut() {
             rows.push(x.squeeze(0)?);
         }
-        let mask = attention_mask(seq, start, None)?;
         let scale = 1.0 / (h.head_dim as f64).sqrt();
         for b in self.blocks.iter_mut() {
             let n = b.attn_norm.forward(&x)?;
@@ -83,7 +81,7 @@ impl Blocks for Llama {
             let k = self.rotary.apply(&split_heads(&b.k.forward(&n, p)?, h.n_kv_heads, h.head_dim)?, start)?;
             let v = split_heads(&b.v.forward(&n, p)?, h.n_kv_heads, h.head_dim)?;
             let (k, v) = b.cache.append(k, v)?;
-            let attn = merge_heads(&attend(&q, &k, &v, &mask, scale)?)?;
+            let attn = merge_heads(&attend(&q, &k, &v, start, None, scale)?)?;
             x = (x + b.o.forward(&attn, p)?)?;
 
             let n = b.ffn_norm.forward(&x)?;
