@@ -206,3 +206,64 @@ test("the page URL reproduces the view, and a run can be cancelled", async () =>
   await runLens(linked);
   await linked.close();
 });
+
+test("tracked tokens, other colourings, and the model's answer extending the figure", async () => {
+  const tracked = runNative(["--chat", QUESTION, "--track", " Canberra", " Sydney"]);
+  await page.fill("#user", QUESTION);
+  await page.fill("#track", " Canberra, Sydney");
+  await page.fill("#answer", "12");
+  await runLens(page);
+  const n = Number(await page.getAttribute("#figure", "data-n-positions"));
+  assert.ok(n > native.ids.length, `the answer extends the figure: ${n} positions`);
+  assert.match(await page.textContent("#tokens"), /Canberra/);
+
+  const last = native.ids.length - 1; // the last prompt position: where the answer is decided
+  await page.selectOption("#metric", "rank:0");
+  let tip = await hoverCell(page, 30, last);
+  assert.match(tip.text, /Rank of _Canberra/);
+  assert.equal(Number(await page.getAttribute("#tooltip", "data-value")), tracked.tracked[0].rank[30][last]);
+  await page.locator("#figure").screenshot({ path: artifact("rank-canberra.png") });
+
+  await page.selectOption("#metric", "prob:1");
+  tip = await hoverCell(page, 20, last);
+  const p = Number(await page.getAttribute("#tooltip", "data-value"));
+  assert.ok(Math.abs(p - tracked.tracked[1].prob[20][last]) < 1e-3, `P(Sydney) ${p}`);
+
+  await page.selectOption("#metric", "kl");
+  await hoverCell(page, 30, last);
+  assert.equal(Number(await page.getAttribute("#tooltip", "data-value")), 0);
+  await page.selectOption("#metric", "top1");
+  await hoverCell(page, 30, last);
+  assert.ok(Math.abs(Number(await page.getAttribute("#tooltip", "data-value")) - tracked.top_probs[30][last][0]) < 1e-3);
+  await page.locator("#figure").screenshot({ path: artifact("top1-probability.png") });
+  await page.selectOption("#metric", "entropy");
+  await page.fill("#track", "");
+  await page.fill("#answer", "0");
+});
+
+test("a model too large for a browser tab is refused before any download", async () => {
+  const before = server.requests.length;
+  await page.selectOption("#preset", "smollm2-1.7b-q8");
+  await page.click("#load-preset");
+  await page.waitForFunction(() => /holds models up to/.test(document.querySelector("#error")?.textContent ?? ""));
+  assert.match(await page.textContent("#error"), /1\.82 GB/);
+  assert.equal(server.requests.length, before);
+  assert.match(await page.textContent("#model-info"), /layers/, "the loaded model stays");
+  await page.selectOption("#preset", "smollm2-135m");
+});
+
+test("a failed download says so and loses nothing", async () => {
+  await page.fill("#model-url", `${server.base}models/missing.gguf`);
+  await page.click("#load-url");
+  await page.waitForFunction(() => /HTTP 404/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  await waitForModel(page);
+  await runLens(page);
+});
+
+test("stored models can be listed and deleted", async () => {
+  await page.click("#stored-models summary");
+  assert.match(await page.textContent("#stored-models summary"), /\(1\)/);
+  assert.match(await page.textContent("#stored-models li"), /SmolLM2-135M-Instruct\.Q4_1\.gguf · 98 MB/);
+  await page.click("#clear-storage");
+  await page.waitForFunction(() => /\(0\)/.test(document.querySelector("#stored-models summary")?.textContent ?? ""));
+});

@@ -243,7 +243,7 @@ fn Tooltip(hover: RwSignal<Option<(usize, usize, f64, f64)>>, scale: Memo<Scale>
             let layer = if r == 0 { "embedding (0)".to_string() } else if r + 1 == f.n_rows { format!("{r} (output)") } else { r.to_string() };
             Some(view! {
                 <div class="tooltip" id="tooltip" style=format!("left:{}px;top:{}px", x + 14.0, y + 14.0)
-                    data-row=r data-pos=p data-entropy=format!("{entropy:.5}") data-top1=top1 data-top1-id=top1_id>
+                    data-row=r data-pos=p data-entropy=format!("{entropy:.5}") data-top1=top1 data-top1-id=top1_id data-value=value.clone()>
                     <div><b>"layer "</b>{layer}<b>" · position "</b>{p}" "<code>{token}</code></div>
                     <div><b>"entropy "</b>{format!("{entropy:.3} nats")}{(s.metric != Metric::Entropy).then(|| format!(" · {}: {}", s.title, value))}</div>
                     <ol>{tops.into_iter().map(|(t, prob)| view! { <li><code>{display(&t)}</code>" "{format!("{prob:.3}")}</li> }).collect_view()}</ol>
