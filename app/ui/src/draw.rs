@@ -199,18 +199,19 @@ pub fn legend(ctx: &CanvasRenderingContext2d, x0: f64, y0: f64, width: f64, scal
         ctx.stroke();
         let _ = ctx.fill_text(&label, x, top + bar_h + 15.0);
     }
+    // ln V, the entropy of the uniform distribution: marked on the bar, or at its end when beyond.
     if let (Metric::Entropy, Some(ln_v)) = (scale.metric, ln_vocab) {
-        if ln_v <= scale.max {
-            let x = x0 + (ln_v / scale.max) as f64 * width;
-            ctx.set_stroke_style_str("#000");
-            ctx.set_line_width(2.0);
-            ctx.begin_path();
-            ctx.move_to(x, top - 3.0);
-            ctx.line_to(x, top + bar_h + 3.0);
-            ctx.stroke();
-            ctx.set_text_align("left");
-            let _ = ctx.fill_text(&format!("ln V = {ln_v:.2}"), (x + 4.0).min(x0 + width - 60.0), top - 4.0);
-        }
+        let inside = ln_v <= scale.max;
+        let x = x0 + (ln_v / scale.max).min(1.0) as f64 * width;
+        ctx.set_stroke_style_str("#000");
+        ctx.set_line_width(2.0);
+        ctx.begin_path();
+        ctx.move_to(x, top - 3.0);
+        ctx.line_to(x, top + bar_h + 3.0);
+        ctx.stroke();
+        let label = if inside { format!("ln V = {ln_v:.2}") } else { format!("ln V = {ln_v:.2} →") };
+        ctx.set_text_align("right");
+        let _ = ctx.fill_text(&label, x0 + width, top - 4.0);
     }
 }
 

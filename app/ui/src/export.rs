@@ -110,6 +110,12 @@ pub fn svg(fig: &FigureData, scale: &Scale, l: &Layout) -> String {
         let x = lx + scale.along(v) as f64 * lw;
         s += &format!("<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-family=\"system-ui, sans-serif\">{}</text>\n", legend_top + 43.0, xml_escape(&label));
     }
+    if let (crate::figure_data::Metric::Entropy, Some(ln_v)) = (scale.metric, fig.ln_vocab()) {
+        let x = lx + (ln_v / scale.max).min(1.0) as f64 * lw;
+        let arrow = if ln_v > scale.max { " →" } else { "" };
+        s += &format!("<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#000\" stroke-width=\"2\"/>\n", legend_top + 13.0, legend_top + 31.0);
+        s += &format!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-family=\"system-ui, sans-serif\">ln V = {ln_v:.2}{arrow}</text>\n", lx + lw, legend_top + 11.0);
+    }
     s += "</svg>\n";
     s
 }

@@ -225,6 +225,16 @@ fn MetricControls() -> impl IntoView {
     }
 }
 
+/// Beside the pointer, flipped left or up where it would leave the window.
+fn tooltip_position(x: f64, y: f64) -> String {
+    let (w, h) = web_sys::window()
+        .map(|w| (w.inner_width().ok().and_then(|v| v.as_f64()).unwrap_or(1e4), w.inner_height().ok().and_then(|v| v.as_f64()).unwrap_or(1e4)))
+        .unwrap_or((1e4, 1e4));
+    let left = if x + 380.0 > w { (x - 374.0).max(0.0) } else { x + 14.0 };
+    let top = if y + 200.0 > h { (y - 190.0).max(0.0) } else { y + 14.0 };
+    format!("left:{left}px;top:{top}px")
+}
+
 /// Details of the hovered cell: layer, position, token, entropy, value and the top-k.
 #[component]
 fn Tooltip(hover: RwSignal<Option<(usize, usize, f64, f64)>>, scale: Memo<Scale>) -> impl IntoView {
@@ -242,7 +252,7 @@ fn Tooltip(hover: RwSignal<Option<(usize, usize, f64, f64)>>, scale: Memo<Scale>
             let top1_id = row.top_ids.get(p).and_then(|c| c.first()).copied().unwrap_or(0);
             let layer = if r == 0 { "embedding (0)".to_string() } else if r + 1 == f.n_rows { format!("{r} (output)") } else { r.to_string() };
             Some(view! {
-                <div class="tooltip" id="tooltip" style=format!("left:{}px;top:{}px", x + 14.0, y + 14.0)
+                <div class="tooltip" id="tooltip" style=tooltip_position(x, y)
                     data-row=r data-pos=p data-entropy=format!("{entropy:.5}") data-top1=top1 data-top1-id=top1_id data-value=value.clone()>
                     <div><b>"layer "</b>{layer}<b>" · position "</b>{p}" "<code>{token}</code></div>
                     <div><b>"entropy "</b>{format!("{entropy:.3} nats")}{(s.metric != Metric::Entropy).then(|| format!(" · {}: {}", s.title, value))}</div>
