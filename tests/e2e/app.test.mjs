@@ -14,9 +14,9 @@ const TIMEOUT = 300_000;
 
 let server, chromium, page, native;
 
-function runNative(args) {
+function runNative(args, model = MODEL) {
   const out = artifact(`native-${Date.now()}.json`);
-  execFileSync(LOUPE, ["--model", MODEL, ...args, "--json", out], { stdio: "pipe" });
+  execFileSync(LOUPE, ["--model", model, ...args, "--json", out], { stdio: "pipe" });
   return JSON.parse(fs.readFileSync(out, "utf8"));
 }
 
@@ -50,7 +50,8 @@ async function hoverCell(p, row, pos) {
 }
 
 before(async () => {
-  server = await serve();
+  // The other test models, served beside the app so the page can load them by URL.
+  server = await serve(undefined, { "/test-models/": path.join(ROOT, "models") });
   chromium = await browser();
   page = await chromium.context.newPage();
   page.on("pageerror", (e) => console.log("page error:", e.message));
@@ -266,4 +267,43 @@ test("stored models can be listed and deleted", async () => {
   assert.match(await page.textContent("#stored-models li"), /SmolLM2-135M-Instruct\.Q4_1\.gguf · 98 MB/);
   await page.click("#clear-storage");
   await page.waitForFunction(() => /\(0\)/.test(document.querySelector("#stored-models summary")?.textContent ?? ""));
+});
+
+test("Qwen2.5 and Gemma 3 in the browser give the native tool's numbers", async () => {
+  for (const [file, args] of [
+    ["gemma-3-270m-q4_k_m.gguf", ["--raw", "The Eiffel Tower is in the city of"]],
+    ["gemma-3-270m-q4_k_m.gguf", ["--chat", QUESTION]],
+    ["qwen2.5-coder-0.5b-instruct.gguf", ["--chat", QUESTION]],
+  ]) {
+    const expected = runNative(args, path.join(ROOT, "models", file));
+    if (!(await page.textContent("#model-info")).includes(expected.architecture === "gemma3" ? "gemma3" : "qwen2")) {
+      await page.fill("#model-url", `${server.base}test-models/${file}`);
+      await page.click("#load-url");
+      await page.waitForFunction((arch) => (document.querySelector("#model-info")?.textContent ?? "").includes(arch) && !document.querySelector("#progress"),
+        expected.architecture, { timeout: TIMEOUT });
+    }
+    if (args[0] === "--raw") {
+      await page.click("#mode-raw");
+      await page.fill("#raw", args[1]);
+    } else {
+      await page.click("#mode-chat");
+      await page.fill("#user", args[1]);
+    }
+    await runLens(page);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
+    const got = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+    assert.equal(got.text, expected.text, `${file}: text`);
+    assert.deepEqual(got.ids, expected.ids, `${file}: ids`);
+    let worst = 0;
+    for (let r = 0; r < expected.n_rows; r++) {
+      for (let p = 0; p < expected.ids.length; p++) {
+        worst = Math.max(worst, Math.abs(got.entropy[r][p] - expected.entropy[r][p]));
+        const [a, b] = expected.top_probs[r][p];
+        if (a - b > 1e-3) assert.equal(got.top_ids[r][p][0], expected.top_ids[r][p][0], `${file}: top-1 at (${r}, ${p})`);
+      }
+    }
+    assert.ok(worst < 0.01, `${file}: entropy differs by ${worst}`);
+    await page.locator("#figure").screenshot({ path: artifact(`${file}-${args[0].slice(2)}.png`) });
+  }
+  await page.click("#mode-chat");
 });

@@ -17,7 +17,7 @@ thread_local! {
 }
 
 /// Lens rows are computed and sent in about this many groups, so the figure fills in progressively.
-const ROW_GROUPS: usize = 8;
+const ROW_GROUPS: usize = 4;
 
 pub fn cancel() {
     CANCEL.with(|c| c.set(true));
