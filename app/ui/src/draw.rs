@@ -190,6 +190,7 @@ pub fn legend(ctx: &CanvasRenderingContext2d, x0: f64, y0: f64, width: f64, scal
     ctx.set_line_width(1.0);
     ctx.stroke_rect(x0, top, width, bar_h);
     ctx.set_font("11px system-ui, sans-serif");
+    ctx.set_fill_style_str("#111");
     ctx.set_text_align("center");
     for (v, label) in scale.ticks() {
         let x = x0 + scale.along(v) as f64 * width;
