@@ -4,7 +4,7 @@
 use crate::error::{LensError, Result};
 use crate::generate::{sample, Rng, Sampling};
 use crate::gguf::GgufFile;
-use crate::lens::{full_logits, logit_lens, LensOptions};
+use crate::lens::{full_logits, LensInput, LensOptions, LensPartial, VocabSlice};
 use crate::model::Model;
 use crate::template::{self, ChatMessage};
 use crate::tokenizer::Tokenizer;
@@ -12,6 +12,12 @@ use crate::Precision;
 use candle_core::Tensor;
 use loupe_protocol::{LensGrid, PromptSpec, TokenInfo};
 use std::ops::Range;
+
+/// A lens computation split by vocabulary (see `Engine::lens_job`).
+pub struct LensJob {
+    pub input: LensInput,
+    borrowed_last: bool,
+}
 
 /// An answer in progress (see `Engine::begin_answer`).
 pub struct Answer {
@@ -184,17 +190,32 @@ impl Engine {
     /// The lens of rows `range` of a residual stream, KL still measured against its last row; lets
     /// a front end show the figure row group by row group.
     pub fn lens_rows(&self, rows: &[Tensor], range: Range<usize>, opts: &LensOptions, cancel: &dyn Fn() -> bool) -> Result<LensGrid> {
+        let job = self.lens_job(rows, range, opts)?;
+        let slice = VocabSlice::of(&self.model);
+        let whole = LensPartial::compute(&job.input, &slice, 0..self.model.unembedding.rows(), cancel)?;
+        Ok(self.finish_job(&job, whole))
+    }
+
+    /// Prepares the lens of rows `range` so that parts of the vocabulary can be computed apart
+    /// (`LensPartial::compute`), merged, and finished with `finish_job`.
+    pub fn lens_job(&self, rows: &[Tensor], range: Range<usize>, opts: &LensOptions) -> Result<LensJob> {
         if range.is_empty() || range.end > rows.len() {
             return Err(LensError::InvalidRequest(format!("rows {range:?} of {}", rows.len())));
         }
         let last = rows.len() - 1;
         let mut subset = rows[range.clone()].to_vec();
+        // KL needs the last row beside every group; it is decoded again and dropped after.
         let borrowed_last = !range.contains(&last);
         if borrowed_last {
             subset.push(rows[last].clone());
         }
-        let mut grid = logit_lens(&self.model, &subset, opts, cancel)?;
-        if borrowed_last {
+        Ok(LensJob { input: LensInput::new(&self.model, &subset, opts)?, borrowed_last })
+    }
+
+    /// The grid of a job from the merged partials of its whole vocabulary.
+    pub fn finish_job(&self, job: &LensJob, whole: LensPartial) -> LensGrid {
+        let mut grid = whole.finish(&job.input.track);
+        if job.borrowed_last {
             grid.n_rows -= 1;
             grid.entropy.pop();
             grid.top_ids.pop();
@@ -208,7 +229,7 @@ impl Engine {
         for t in grid.tracked.iter_mut() {
             t.piece = self.tokenizer.piece(t.id).to_string();
         }
-        Ok(grid)
+        grid
     }
 
     /// The model's next-token logits after `ids`, through the same unembedding path as the lens.

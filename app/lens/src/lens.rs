@@ -7,13 +7,18 @@
 //!   m = running max logit, S0 = Σ e^(z-m), S1 = Σ (z-m)·e^(z-m)  →  entropy = ln S0 − S1/S0,
 //!   a small top-k, for tracked tokens the count of logits above theirs (their rank),
 //!   and Σ e^(zL-mL)·(z − zL) against the last row at the same position, for KL(last ‖ row).
-//! Accumulators rescale when the running max grows, so the tiles can come in any order.
+//! Accumulators rescale when the running max grows, so tiles can come in any order, and the
+//! accumulators of disjoint parts of the vocabulary merge: a `LensPartial` per part (one per worker
+//! in the browser), `merge`d, then `finish`ed into the grid.
 
 use crate::error::{LensError, Result};
 use crate::model::layers::dequantize_rows;
 use crate::model::Model;
+use candle_core::quantized::QTensor;
 use candle_core::Tensor;
 use loupe_protocol::{LensGrid, TrackedToken};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 #[derive(Clone, Debug)]
 pub struct LensOptions {
@@ -32,36 +37,56 @@ impl Default for LensOptions {
 const TILE_FLOATS: usize = 1 << 21;
 
 fn tile_width(cells: usize, vocab: usize) -> usize {
-    (TILE_FLOATS / cells.max(1)).clamp(64, 4096).min(vocab) / 16 * 16
+    ((TILE_FLOATS / cells.max(1)).clamp(64, 4096).min(vocab) / 16 * 16).max(16)
 }
 
-/// Calls `fold(first_vocab_id, logits)` for each vocabulary tile, where `logits` is
-/// `[cells, width]` row-major for the final-normed `x` `[cells, d]`. Shared by the lens and by
-/// generation, so the lens's last row and the sampled logits are the same numbers.
-pub fn for_each_tile(
-    model: &Model,
+/// Part of an unembedding: rows `first_id..first_id + table rows` of the vocabulary, and the final
+/// soft-cap the model applies to its logits.
+pub struct VocabSlice<'a> {
+    pub table: &'a QTensor,
+    pub first_id: usize,
+    pub softcap: Option<f32>,
+}
+
+impl VocabSlice<'_> {
+    pub fn of(model: &Model) -> VocabSlice<'_> {
+        VocabSlice { table: &model.unembedding.table, first_id: 0, softcap: model.final_softcap }
+    }
+
+    fn len(&self) -> usize {
+        self.table.shape().dims()[0]
+    }
+}
+
+fn softcap(logits: Tensor, cap: Option<f32>) -> Result<Tensor> {
+    Ok(match cap {
+        Some(cap) => ((logits / cap as f64)?.tanh()? * cap as f64)?,
+        None => logits,
+    })
+}
+
+/// Calls `fold(first_vocab_id, width, logits)` for each tile of `slice` in `range` (ids relative to
+/// the slice), where `logits` is `[cells, width]` row-major for the final-normed `x` `[cells, d]`.
+/// Shared by the lens and by generation, so the lens's last row and the sampled logits agree.
+fn for_each_tile(
+    slice: &VocabSlice,
+    range: Range<usize>,
     normed: &Tensor,
     cancel: &dyn Fn() -> bool,
     mut fold: impl FnMut(usize, usize, &[f32]),
 ) -> Result<()> {
-    let table = &model.unembedding.table;
-    let vocab = model.unembedding.rows();
     let cells = normed.dim(0)?;
-    let width = tile_width(cells, vocab).max(16);
-    let mut v0 = 0;
-    while v0 < vocab {
+    let width = tile_width(cells, slice.len());
+    let mut v0 = range.start;
+    while v0 < range.end {
         if cancel() {
             return Err(LensError::Cancelled);
         }
-        let v1 = (v0 + width).min(vocab);
-        let w = dequantize_rows(table, v0..v1)?;
-        let logits = normed.matmul(&w.t()?)?;
-        let logits = match model.final_softcap {
-            Some(cap) => ((logits / cap as f64)?.tanh()? * cap as f64)?,
-            None => logits,
-        };
+        let v1 = (v0 + width).min(range.end);
+        let w = dequantize_rows(slice.table, v0..v1)?;
+        let logits = softcap(normed.matmul(&w.t()?)?, slice.softcap)?;
         let z = logits.flatten_all()?.to_vec1::<f32>()?;
-        fold(v0, v1 - v0, &z);
+        fold(slice.first_id + v0, v1 - v0, &z);
         v0 = v1;
     }
     Ok(())
@@ -69,10 +94,11 @@ pub fn for_each_tile(
 
 /// The full next-token logits of the final-normed rows `normed` `[n, d]`, row-major.
 pub fn full_logits(model: &Model, normed: &Tensor) -> Result<Vec<f32>> {
-    let vocab = model.unembedding.rows();
+    let slice = VocabSlice::of(model);
+    let vocab = slice.len();
     let n = normed.dim(0)?;
     let mut out = vec![0f32; n * vocab];
-    for_each_tile(model, normed, &|| false, |v0, width, z| {
+    for_each_tile(&slice, 0..vocab, normed, &|| false, |v0, width, z| {
         for r in 0..n {
             out[r * vocab + v0..r * vocab + v0 + width].copy_from_slice(&z[r * width..(r + 1) * width]);
         }
@@ -80,8 +106,155 @@ pub fn full_logits(model: &Model, normed: &Tensor) -> Result<Vec<f32>> {
     Ok(out)
 }
 
+/// What every part of a lens computation shares: the final-normed cells `[n_rows · n_pos, d]`
+/// (row-major by row, then position; the last row is the KL reference) and the tracked tokens'
+/// logits in each cell.
+pub struct LensInput {
+    pub normed: Tensor,
+    pub n_rows: usize,
+    pub n_pos: usize,
+    pub top_k: usize,
+    pub track: Vec<u32>,
+    /// `[cell][tracked]`.
+    pub tracked_logits: Vec<f32>,
+}
+
+impl LensInput {
+    /// Final-norms `rows` (each `[positions, d]`) and computes the tracked tokens' logits.
+    pub fn new(model: &Model, rows: &[Tensor], opts: &LensOptions) -> Result<Self> {
+        let n_rows = rows.len();
+        if n_rows == 0 {
+            return Err(LensError::InvalidRequest("no rows to decode".into()));
+        }
+        let vocab = model.unembedding.rows();
+        if let Some(&bad) = opts.track.iter().find(|&&id| id as usize >= vocab) {
+            return Err(LensError::InvalidRequest(format!("tracked token id {bad} is outside the vocabulary of {vocab}")));
+        }
+        let n_pos = rows[0].dim(0)?;
+        let normed = model.final_norm(&Tensor::cat(rows, 0)?)?.contiguous()?;
+        // Tracked tokens' logits first, so every part can count the logits above them.
+        let tracked_logits = if opts.track.is_empty() {
+            Vec::new()
+        } else {
+            let w = model.unembedding.lookup(&opts.track)?;
+            softcap(normed.matmul(&w.t()?)?, model.final_softcap)?.flatten_all()?.to_vec1::<f32>()?
+        };
+        Ok(Self { normed, n_rows, n_pos, top_k: opts.top_k.min(vocab), track: opts.track.clone(), tracked_logits })
+    }
+}
+
+/// Accumulators of every cell over one part of the vocabulary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LensPartial {
+    n_rows: usize,
+    n_pos: usize,
+    k: usize,
+    cells: Vec<Cell>,
+}
+
+impl LensPartial {
+    /// Folds vocabulary ids `range` (relative to `slice`) into fresh accumulators.
+    pub fn compute(input: &LensInput, slice: &VocabSlice, range: Range<usize>, cancel: &dyn Fn() -> bool) -> Result<Self> {
+        let (n_rows, n_pos, k) = (input.n_rows, input.n_pos, input.top_k);
+        let nt = input.track.len();
+        let track = &input.track;
+        let mut cells: Vec<Cell> = (0..n_rows * n_pos)
+            .map(|c| Cell::new(k, input.tracked_logits[c * nt..(c + 1) * nt].to_vec()))
+            .collect();
+        let last = (n_rows - 1) * n_pos;
+        for_each_tile(slice, range, &input.normed, cancel, |v0, width, z| {
+            // The last row first: its new maxima define the weights of KL(last ‖ row).
+            let (others, last_cells) = cells.split_at_mut(last);
+            let mut kl_rescale = vec![1f64; n_pos];
+            for (pos, cell) in last_cells.iter_mut().enumerate() {
+                let c = last + pos;
+                kl_rescale[pos] = cell.fold(v0, &z[c * width..(c + 1) * width], k, track);
+            }
+            let last_cells = &*last_cells;
+            let weights: Vec<f32> = (0..n_pos)
+                .flat_map(|pos| {
+                    let m = last_cells[pos].max;
+                    let c = last + pos;
+                    z[c * width..(c + 1) * width].iter().map(move |&zl| exp_nonpositive(zl - m))
+                })
+                .collect();
+            for_each_chunk(others, |first, chunk| {
+                for (i, cell) in chunk.iter_mut().enumerate() {
+                    let c = first + i;
+                    let pos = c % n_pos;
+                    let zc = &z[c * width..(c + 1) * width];
+                    cell.fold(v0, zc, k, track);
+                    let zl = &z[(last + pos) * width..(last + pos + 1) * width];
+                    let w = &weights[pos * width..(pos + 1) * width];
+                    let cross = lanes_weighted_difference(zc, zl, w);
+                    cell.kl_cross = cell.kl_cross * kl_rescale[pos] + cross as f64;
+                }
+            });
+        })?;
+        Ok(Self { n_rows, n_pos, k, cells })
+    }
+
+    /// Adds the accumulators of a disjoint part of the vocabulary.
+    pub fn merge(&mut self, other: &LensPartial) -> Result<()> {
+        if (self.n_rows, self.n_pos, self.k, self.cells.len()) != (other.n_rows, other.n_pos, other.k, other.cells.len()) {
+            return Err(LensError::InvalidRequest("lens parts of different shapes".into()));
+        }
+        let last = (self.n_rows - 1) * self.n_pos;
+        // KL cross terms are relative to each side's last-row maximum at the position.
+        let scales: Vec<(f64, f64)> = (0..self.n_pos)
+            .map(|p| {
+                let (a, b) = (self.cells[last + p].max, other.cells[last + p].max);
+                let m = a.max(b);
+                let f = |x: f32| if x == f32::NEG_INFINITY { 0.0 } else { ((x - m) as f64).exp() };
+                (f(a), f(b))
+            })
+            .collect();
+        let (k, n_pos) = (self.k, self.n_pos);
+        for (c, (mine, theirs)) in self.cells.iter_mut().zip(&other.cells).enumerate() {
+            mine.merge(theirs, k, scales[c % n_pos]);
+        }
+        Ok(())
+    }
+
+    /// The grid of a partial that covers the whole vocabulary.
+    pub fn finish(self, track: &[u32]) -> LensGrid {
+        let (n_rows, n_pos) = (self.n_rows, self.n_pos);
+        let cells = self.cells;
+        let last = (n_rows - 1) * n_pos;
+        let mut grid = LensGrid {
+            n_rows,
+            n_positions: n_pos,
+            entropy: vec![vec![0.0; n_pos]; n_rows],
+            top_ids: vec![vec![Vec::new(); n_pos]; n_rows],
+            top_probs: vec![vec![Vec::new(); n_pos]; n_rows],
+            kl_to_last: vec![vec![0.0; n_pos]; n_rows],
+            tracked: track
+                .iter()
+                .map(|&id| TrackedToken { id, piece: String::new(), prob: vec![vec![0.0; n_pos]; n_rows], rank: vec![vec![0; n_pos]; n_rows] })
+                .collect(),
+        };
+        for (c, cell) in cells.iter().enumerate() {
+            let (r, p) = (c / n_pos, c % n_pos);
+            let log_z = cell.log_partition();
+            grid.entropy[r][p] = (cell.s0.ln() - cell.s1 / cell.s0).max(0.0) as f32;
+            grid.top_ids[r][p] = cell.top.iter().map(|&(_, id)| id).collect();
+            grid.top_probs[r][p] = cell.top.iter().map(|&(z, _)| (z as f64 - log_z).exp() as f32).collect();
+            if c < last {
+                let l = &cells[last + p];
+                let kl = log_z - l.log_partition() - cell.kl_cross / l.s0;
+                grid.kl_to_last[r][p] = kl.max(0.0) as f32;
+            }
+            for (i, t) in grid.tracked.iter_mut().enumerate() {
+                t.prob[r][p] = (cell.tracked_logit[i] as f64 - log_z).exp() as f32;
+                t.rank[r][p] = cell.above[i] + 1;
+            }
+        }
+        grid
+    }
+}
+
 /// Running state of one cell.
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Cell {
     max: f32,
     s0: f64,
@@ -148,6 +321,31 @@ impl Cell {
             self.above[i] += above;
         }
         rescale
+    }
+
+    /// Adds what `other` accumulated over another part of the vocabulary. `kl_scale` pair: the
+    /// factors bringing each side's KL cross term to the merged last-row maximum.
+    fn merge(&mut self, other: &Cell, k: usize, kl_scale: (f64, f64)) {
+        let m = self.max.max(other.max);
+        let part = |max: f32, s0: f64, s1: f64| -> (f64, f64) {
+            if s0 == 0.0 {
+                return (0.0, 0.0);
+            }
+            let f = ((max - m) as f64).exp();
+            (s0 * f, (s1 + (max - m) as f64 * s0) * f)
+        };
+        let (a0, a1) = part(self.max, self.s0, self.s1);
+        let (b0, b1) = part(other.max, other.s0, other.s1);
+        self.max = m;
+        self.s0 = a0 + b0;
+        self.s1 = a1 + b1;
+        self.kl_cross = self.kl_cross * kl_scale.0 + other.kl_cross * kl_scale.1;
+        self.top.extend_from_slice(&other.top);
+        self.top.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.top.truncate(k);
+        for (a, b) in self.above.iter_mut().zip(&other.above) {
+            *a += b;
+        }
     }
 
     fn log_partition(&self) -> f64 {
@@ -241,106 +439,6 @@ fn for_each_chunk<T: Send>(items: &mut [T], work: impl Fn(usize, &mut [T]) + Syn
         }
     }
     work(0, items)
-}
-
-/// The lens of `rows` (each `[positions, d]`, row 0 the embedding output). KL is measured against
-/// the last of `rows`, which is the model's own output when all rows are given.
-pub fn logit_lens(model: &Model, rows: &[Tensor], opts: &LensOptions, cancel: &dyn Fn() -> bool) -> Result<LensGrid> {
-    let n_rows = rows.len();
-    if n_rows == 0 {
-        return Err(LensError::InvalidRequest("no rows to decode".into()));
-    }
-    let n_pos = rows[0].dim(0)?;
-    let vocab = model.unembedding.rows();
-    if let Some(&bad) = opts.track.iter().find(|&&id| id as usize >= vocab) {
-        return Err(LensError::InvalidRequest(format!("tracked token id {bad} is outside the vocabulary of {vocab}")));
-    }
-    let k = opts.top_k.min(vocab);
-    let x = model.final_norm(&Tensor::cat(rows, 0)?)?.contiguous()?;
-    let n_cells = n_rows * n_pos;
-
-    // Tracked tokens' logits first, so the main pass can count the logits above them.
-    let tracked_logits: Vec<f32> = if opts.track.is_empty() {
-        Vec::new()
-    } else {
-        let w = model.unembedding.lookup(&opts.track)?;
-        let z = x.matmul(&w.t()?)?;
-        let z = match model.final_softcap {
-            Some(cap) => ((z / cap as f64)?.tanh()? * cap as f64)?,
-            None => z,
-        };
-        z.flatten_all()?.to_vec1::<f32>()?
-    };
-    let nt = opts.track.len();
-    let mut cells: Vec<Cell> =
-        (0..n_cells).map(|c| Cell::new(k, tracked_logits[c * nt..(c + 1) * nt].to_vec())).collect();
-    let last = (n_rows - 1) * n_pos;
-
-    for_each_tile(model, &x, cancel, |v0, width, z| {
-        // The last row first: its new maxima define the weights of KL(last ‖ row).
-        let (others, last_cells) = cells.split_at_mut(last);
-        let mut kl_rescale = vec![1f64; n_pos];
-        for (pos, cell) in last_cells.iter_mut().enumerate() {
-            let c = last + pos;
-            kl_rescale[pos] = cell.fold(v0, &z[c * width..(c + 1) * width], k, &opts.track);
-        }
-        let last_cells = &*last_cells;
-        let weights: Vec<f32> = (0..n_pos)
-            .flat_map(|pos| {
-                let m = last_cells[pos].max;
-                let c = last + pos;
-                z[c * width..(c + 1) * width].iter().map(move |&zl| exp_nonpositive(zl - m))
-            })
-            .collect();
-        for_each_chunk(others, |first, chunk| {
-            for (i, cell) in chunk.iter_mut().enumerate() {
-                let c = first + i;
-                let pos = c % n_pos;
-                let zc = &z[c * width..(c + 1) * width];
-                cell.fold(v0, zc, k, &opts.track);
-                let zl = &z[(last + pos) * width..(last + pos + 1) * width];
-                let w = &weights[pos * width..(pos + 1) * width];
-                let cross = lanes_weighted_difference(zc, zl, w);
-                cell.kl_cross = cell.kl_cross * kl_rescale[pos] + cross as f64;
-            }
-        });
-    })?;
-
-    let mut grid = LensGrid {
-        n_rows,
-        n_positions: n_pos,
-        entropy: vec![vec![0.0; n_pos]; n_rows],
-        top_ids: vec![vec![Vec::new(); n_pos]; n_rows],
-        top_probs: vec![vec![Vec::new(); n_pos]; n_rows],
-        kl_to_last: vec![vec![0.0; n_pos]; n_rows],
-        tracked: opts
-            .track
-            .iter()
-            .map(|&id| TrackedToken {
-                id,
-                piece: String::new(),
-                prob: vec![vec![0.0; n_pos]; n_rows],
-                rank: vec![vec![0; n_pos]; n_rows],
-            })
-            .collect(),
-    };
-    for (c, cell) in cells.iter().enumerate() {
-        let (r, p) = (c / n_pos, c % n_pos);
-        let log_z = cell.log_partition();
-        grid.entropy[r][p] = (cell.s0.ln() - cell.s1 / cell.s0).max(0.0) as f32;
-        grid.top_ids[r][p] = cell.top.iter().map(|&(_, id)| id).collect();
-        grid.top_probs[r][p] = cell.top.iter().map(|&(z, _)| (z as f64 - log_z).exp() as f32).collect();
-        if c < last {
-            let l = &cells[last + p];
-            let kl = log_z - l.log_partition() - cell.kl_cross / l.s0;
-            grid.kl_to_last[r][p] = kl.max(0.0) as f32;
-        }
-        for (i, t) in grid.tracked.iter_mut().enumerate() {
-            t.prob[r][p] = (cell.tracked_logit[i] as f64 - log_z).exp() as f32;
-            t.rank[r][p] = cell.above[i] + 1;
-        }
-    }
-    Ok(grid)
 }
 
 #[cfg(test)]

@@ -231,3 +231,53 @@ fn tracked_tokens_have_consistent_probability_and_rank() {
     assert!(grid.kl_to_last.iter().flatten().all(|&k| k >= 0.0 && k.is_finite()));
     assert!(grid.kl_to_last[0].iter().sum::<f32>() > grid.kl_to_last[last - 1].iter().sum::<f32>());
 }
+
+/// The lens split by vocabulary (as the browser splits it across workers) and merged equals the
+/// lens in one piece: parts computed on table slices rebuilt from bytes, merged in any order.
+#[test]
+fn vocabulary_parts_merge_into_the_whole_lens() {
+    use loupe_lens::lens::{LensPartial, VocabSlice};
+    use loupe_lens::model::layers::{dtype_code, table_from_bytes, table_rows};
+    let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
+    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
+    let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into()]).unwrap();
+    let opts = LensOptions { top_k: 5, track };
+    let rows = engine.forward(&ids, Precision::Exact).unwrap();
+    let whole = engine.lens_rows(&rows, 3..9, &opts, &|| false).unwrap();
+
+    let job = engine.lens_job(&rows, 3..9, &opts).unwrap();
+    let table = &engine.model.unembedding.table;
+    let (vocab, d) = table.shape().dims2().unwrap();
+    let cuts = [0, 1000, 20_000, 33_333, vocab];
+    let mut parts: Vec<LensPartial> = cuts
+        .windows(2)
+        .map(|w| {
+            let rows_q = table_rows(table, w[0]..w[1]).unwrap();
+            let sent = table_from_bytes(dtype_code(table.dtype()), &rows_q.data().unwrap(), w[1] - w[0], d).unwrap();
+            let slice = VocabSlice { table: &sent, first_id: w[0], softcap: None };
+            LensPartial::compute(&job.input, &slice, 0..w[1] - w[0], &|| false).unwrap()
+        })
+        .collect();
+    parts.reverse();
+    let mut merged = parts.pop().unwrap();
+    for p in parts.iter().rev() {
+        merged.merge(p).unwrap();
+    }
+    let merged = engine.finish_job(&job, merged);
+    assert_eq!(merged.n_rows, 6);
+    assert_eq!(merged.top_ids, whole.top_ids);
+    for r in 0..6 {
+        for p in 0..merged.n_positions {
+            assert!((merged.entropy[r][p] - whole.entropy[r][p]).abs() < 1e-4, "entropy ({r}, {p})");
+            assert!((merged.kl_to_last[r][p] - whole.kl_to_last[r][p]).abs() < 1e-3, "KL ({r}, {p})");
+            for k in 0..5 {
+                assert!((merged.top_probs[r][p][k] - whole.top_probs[r][p][k]).abs() < 1e-5);
+            }
+        }
+    }
+    for (a, b) in merged.tracked.iter().zip(&whole.tracked) {
+        assert_eq!(a.rank, b.rank);
+        assert_eq!(a.piece, b.piece);
+    }
+}

@@ -4,13 +4,13 @@
 use crate::error::{LensError, Result};
 use crate::gguf::GgufFile;
 use crate::Precision;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, QMatMul, QTensor};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use std::ops::Range;
 use std::sync::Arc;
 
-/// Dequantizes rows `rows` of a 2-D quantized table `[n, d]` without touching the others.
-pub fn dequantize_rows(table: &QTensor, rows: Range<usize>) -> Result<Tensor> {
+/// Rows `rows` of a 2-D quantized table `[n, d]`, still quantized (a copy of just those bytes).
+pub fn table_rows(table: &QTensor, rows: Range<usize>) -> Result<QTensor> {
     let (n, d) = table.shape().dims2()?;
     if rows.end > n || rows.start > rows.end {
         return Err(LensError::InvalidRequest(format!("rows {rows:?} outside a table of {n}")));
@@ -19,8 +19,32 @@ pub fn dequantize_rows(table: &QTensor, rows: Range<usize>) -> Result<Tensor> {
     let row_bytes = d / dtype.block_size() * dtype.type_size();
     let data = table.data()?;
     let slice = &data[rows.start * row_bytes..rows.end * row_bytes];
-    let q = qtensor_from_ggml(dtype, slice, vec![rows.len(), d], &Device::Cpu)?;
-    Ok(q.dequantize(&Device::Cpu)?)
+    Ok(qtensor_from_ggml(dtype, slice, vec![rows.len(), d], &Device::Cpu)?)
+}
+
+/// Dequantizes rows `rows` of a 2-D quantized table without touching the others.
+pub fn dequantize_rows(table: &QTensor, rows: Range<usize>) -> Result<Tensor> {
+    Ok(table_rows(table, rows)?.dequantize(&Device::Cpu)?)
+}
+
+/// Every tensor type, indexed by `dtype_code`, so a table can travel between workers as bytes.
+const DTYPES: [GgmlDType; 15] = [
+    GgmlDType::F32, GgmlDType::F16, GgmlDType::BF16, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q5_0,
+    GgmlDType::Q5_1, GgmlDType::Q8_0, GgmlDType::Q8_1, GgmlDType::Q2K, GgmlDType::Q3K, GgmlDType::Q4K,
+    GgmlDType::Q5K, GgmlDType::Q6K, GgmlDType::Q8K,
+];
+
+pub fn dtype_code(dtype: GgmlDType) -> u32 {
+    DTYPES.iter().position(|&d| d == dtype).unwrap_or(0) as u32
+}
+
+/// A 2-D table `[rows, d]` from its raw bytes (`QTensor::data`) and `dtype_code`.
+pub fn table_from_bytes(code: u32, bytes: &[u8], rows: usize, d: usize) -> Result<QTensor> {
+    let dtype = *DTYPES.get(code as usize).ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {code}")))?;
+    if rows.checked_mul(d / dtype.block_size() * dtype.type_size()) != Some(bytes.len()) || d % dtype.block_size() != 0 {
+        return Err(LensError::InvalidRequest(format!("{} bytes are not a [{rows}, {d}] {dtype:?} table", bytes.len())));
+    }
+    Ok(qtensor_from_ggml(dtype, bytes, vec![rows, d], &Device::Cpu)?)
 }
 
 /// A table of vectors looked up by token id, kept quantized (the embedding, the unembedding).
