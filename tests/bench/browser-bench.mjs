@@ -2,6 +2,7 @@
 // figure in headless Chromium, beside the native tool's time for the same prompt on this machine,
 // and the longest main-thread stall during the run (long tasks and gaps between animation frames).
 //   node bench/browser-bench.mjs        (after scripts/build-app.sh and cargo build --release -p loupe-cli)
+//   PRECISION=fast LENS_WORKERS=1 node bench/browser-bench.mjs
 import path from "node:path";
 import fs from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -15,6 +16,8 @@ const CASES = [
   { file: "gemma-3-270m-q4_k_m.gguf", raw: "The Eiffel Tower is in the city of" },
 ];
 const PRECISION = process.env.PRECISION ?? "exact";
+// Extra lens workers; unset = the app's own choice from the number of cores.
+const LENS_WORKERS = process.env.LENS_WORKERS;
 
 function native(c) {
   const out = artifact("bench-native.json");
@@ -30,11 +33,11 @@ function native(c) {
 const server = await serve(undefined, { "/bench-models/": path.join(ROOT, "models") });
 const chromium = await browser();
 const page = await chromium.context.newPage();
-await page.goto(server.base);
+await page.goto(LENS_WORKERS === undefined ? server.base : `${server.base}?lens_workers=${LENS_WORKERS}`);
 await page.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: 300000 });
 await page.selectOption("#precision", PRECISION);
 
-console.log(`precision: ${PRECISION}`);
+console.log(`precision: ${PRECISION}; ${await page.textContent("#model-info")}`);
 console.log("model                               prompt | browser run→figure s | native forward+lens s (process s) | ratio | longest stall ms (long task, frame gap)");
 let loaded = "SmolLM2-135M-Instruct.Q4_1.gguf";
 for (const c of CASES) {

@@ -10,7 +10,7 @@ pub mod model;
 pub mod template;
 pub mod tokenizer;
 
-pub use engine::{Engine, Prepared, Prompt, TemplateChoice};
+pub use engine::{Engine, LensJob, Prepared, Prompt, TemplateChoice};
 pub use error::{LensError, Result};
 pub use lens::LensOptions;
 pub use loupe_protocol as protocol;

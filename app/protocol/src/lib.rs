@@ -131,6 +131,9 @@ impl Default for RunOptions {
 /// Page → worker. Sent as JSON; a dropped file travels beside it as a `File` handle.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
+    /// How many extra workers share the lens (none = decide from the number of cores). Takes
+    /// effect at the next model load.
+    Configure { lens_workers: Option<usize> },
     /// Load from the browser's model cache, else download (with progress) and store.
     LoadUrl { url: String, name: String },
     /// Load the `File` that accompanies this message (never uploaded anywhere).
@@ -160,6 +163,8 @@ pub struct ModelInfo {
     /// "file" when the GGUF carries a chat template, else the built-in that will be used.
     pub template: String,
     pub from_cache: bool,
+    /// Workers decoding the vocabulary in parallel (1 = the model worker alone).
+    pub lens_threads: usize,
 }
 
 /// One decoded lens row over all positions.

@@ -67,6 +67,7 @@ pub struct AppState {
     load_epoch: RwSignal<u64>,
     /// Run to start as soon as a model is loaded (a shared link).
     autorun: RwSignal<bool>,
+    lens_workers: Option<usize>,
 }
 
 pub fn now_ms() -> f64 {
@@ -106,6 +107,7 @@ impl AppState {
             next_run: RwSignal::new(1),
             load_epoch: RwSignal::new(0),
             autorun: RwSignal::new(initial.chat.is_some() || initial.raw.is_some()),
+            lens_workers: initial.lens_workers,
         }
     }
 
@@ -208,6 +210,7 @@ impl AppState {
             track: Some(self.track.get_untracked()),
             answer: Some(options.answer_tokens),
             precision: Some(options.precision.clone()),
+            lens_workers: self.lens_workers,
         });
         worker_client::send(&Request::Run { run, prompt, options });
     }
@@ -262,6 +265,7 @@ impl AppState {
         let current = self.figure.with_untracked(|f| f.run);
         match event {
             Event::Ready => {
+                worker_client::send(&Request::Configure { lens_workers: self.lens_workers });
                 worker_client::send(&Request::ListCache);
                 if SOURCE.with(|s| s.borrow().is_some()) {
                     self.reload_source();

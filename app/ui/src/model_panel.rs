@@ -71,8 +71,8 @@ pub fn ModelPanel() -> impl IntoView {
             <div class="model-info" id="model-info">
                 {move || match state.model.get() {
                     Some(m) => format!(
-                        "{} · {} · {} layers + embedding · d={} · vocabulary {} · context {} · {} · template: {}",
-                        m.name, m.architecture, m.n_rows - 1, m.d_model, m.vocab, m.context, megabytes(m.bytes), m.template
+                        "{} · {} · {} layers + embedding · d={} · vocabulary {} · context {} · {} · template: {} · lens threads: {}",
+                        m.name, m.architecture, m.n_rows - 1, m.d_model, m.vocab, m.context, megabytes(m.bytes), m.template, m.lens_threads
                     ),
                     None if state.loading.get() => "loading…".to_string(),
                     None => "no model loaded".to_string(),

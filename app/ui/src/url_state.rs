@@ -1,6 +1,6 @@
 //! The page URL carries the model and the prompt, so a link reproduces the view:
 //! `?model=<preset id or GGUF URL>&chat=...&system=...` or `&raw=...`, plus `track`, `answer`,
-//! `precision`, `metric`.
+//! `precision`, `lens_workers`.
 
 use web_sys::UrlSearchParams;
 
@@ -13,6 +13,8 @@ pub struct UrlState {
     pub track: Option<String>,
     pub answer: Option<usize>,
     pub precision: Option<String>,
+    /// Extra lens workers (`lens_workers`); absent = decided from the number of cores.
+    pub lens_workers: Option<usize>,
 }
 
 fn params() -> Option<UrlSearchParams> {
@@ -31,6 +33,7 @@ pub fn read() -> UrlState {
         track: get("track"),
         answer: get("answer").and_then(|v| v.parse().ok()),
         precision: get("precision"),
+        lens_workers: get("lens_workers").and_then(|v| v.parse().ok()),
     }
 }
 
@@ -48,6 +51,7 @@ pub fn write(s: &UrlState) {
     set("track", &s.track);
     set("answer", &s.answer.filter(|&n| n > 0).map(|n| n.to_string()));
     set("precision", &s.precision);
+    set("lens_workers", &s.lens_workers.map(|n| n.to_string()));
     let query: String = p.to_string().into();
     if let Some(w) = web_sys::window() {
         let path = w.location().pathname().unwrap_or_default();

@@ -3,6 +3,7 @@
 //! does the math; results stream back as JSON events. Long work is cut into steps with a yield to
 //! the event loop between them, so a Cancel message is seen within one step.
 
+mod helpers;
 mod loader;
 mod runner;
 mod transport;
@@ -13,7 +14,13 @@ use wasm_bindgen::prelude::*;
 fn main() {
     console_error_panic_hook::set_once();
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
-        match transport::read_request(&ev.data()) {
+        let data = ev.data();
+        // A message from a coordinating worker: this worker is a lens helper.
+        if let Some(json) = js_sys::Reflect::get(&data, &"helper".into()).ok().and_then(|v| v.as_string()) {
+            let bytes = js_sys::Reflect::get(&data, &"bytes".into()).unwrap_or(JsValue::UNDEFINED);
+            return helpers::handle(&json, bytes);
+        }
+        match transport::read_request(&data) {
             Ok((request, file)) => dispatch(request, file),
             Err(message) => transport::post(&Event::Error { run: None, message }),
         }
@@ -26,6 +33,7 @@ fn main() {
 fn dispatch(request: Request, file: Option<web_sys::File>) {
     match request {
         Request::Cancel => runner::cancel(),
+        Request::Configure { lens_workers } => helpers::configure(lens_workers),
         Request::LoadUrl { url, name } => wasm_bindgen_futures::spawn_local(runner::load_url(url, name)),
         Request::LoadFile { name } => match file {
             Some(file) => wasm_bindgen_futures::spawn_local(runner::load_file(file, name)),

@@ -105,8 +105,11 @@ async fn install(bytes: Vec<u8>, name: String, source: String, from_cache: bool)
         bytes: bytes.len() as u64,
         template,
         from_cache,
+        lens_threads: 1,
     };
     drop(bytes);
+    let helpers = crate::helpers::start(&engine).await;
+    let info = ModelInfo { lens_threads: helpers + 1, ..info };
     ENGINE.with(|e| *e.borrow_mut() = Some(engine));
     post(&Event::ModelLoaded { info });
     Ok(())
@@ -202,7 +205,9 @@ async fn run_steps(engine: &mut Engine, run: u64, spec: &PromptSpec, options: &R
     let mut first = 0;
     while first < n_rows {
         let range = first..(first + group).min(n_rows);
-        let grid = engine.lens_rows(&rows, range.clone(), &opts, &cancelled)?;
+        let job = engine.lens_job(&rows, range.clone(), &opts)?;
+        let whole = crate::helpers::lens(engine, &job, &cancelled).await?;
+        let grid = engine.finish_job(&job, whole);
         let piece = |id: &u32| engine.tokenizer.piece(*id).to_string();
         let text = |id: &u32| engine.tokenizer.token_text(*id);
         let rows_out: Vec<LensRow> = (0..grid.n_rows)
