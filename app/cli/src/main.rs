@@ -53,7 +53,6 @@ fn run(a: &Args) -> Result<(), String> {
             prepared.tokens.push(engine.token_info(id, false));
             prepared.ids.push(id);
         }
-        prepared.text.clear();
         prepared.text = engine.tokenizer.decode(&prepared.ids);
     }
     let track = engine.resolve_tracked(&a.track).map_err(|e| e.to_string())?;

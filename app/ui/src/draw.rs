@@ -5,7 +5,7 @@
 use crate::figure_data::{FigureData, Metric};
 use crate::labels::fit;
 use crate::layout::{self, Layout};
-use crate::scale::{css, diverging, text_colour, Scale};
+use crate::scale::{css, text_colour, Scale};
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
@@ -116,8 +116,7 @@ pub fn magnified(ctx: &CanvasRenderingContext2d, l: &Layout, fig: &FigureData, s
     let every = if l.n_rows > 40 { 5 } else { 1 };
     for r in 0..l.n_rows {
         if r % every == 0 || r == l.n_rows - 1 {
-            let label = if r == 0 { "emb 0".to_string() } else { r.to_string() };
-            let _ = ctx.fill_text(&label, layout::LEFT - 6.0, l.y(r) + layout::ROW_H / 2.0);
+            let _ = ctx.fill_text(&layout::row_label(r), layout::LEFT - 6.0, l.y(r) + layout::ROW_H / 2.0);
         }
     }
     // Prompt / answer boundary.
@@ -179,11 +178,7 @@ pub fn legend(ctx: &CanvasRenderingContext2d, x0: f64, y0: f64, width: f64, scal
     let steps = width.max(1.0) as usize;
     for i in 0..steps {
         let t = i as f32 / (steps - 1).max(1) as f32;
-        let colour = match scale.metric {
-            Metric::TopProbability | Metric::TrackedProbability(_) => diverging(1.0 - t),
-            _ => diverging(t),
-        };
-        ctx.set_fill_style_str(&css(colour));
+        ctx.set_fill_style_str(&css(scale.bar_colour(t)));
         ctx.fill_rect(x0 + i as f64, top, 1.5, bar_h);
     }
     ctx.set_stroke_style_str("#555");

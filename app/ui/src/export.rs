@@ -76,8 +76,7 @@ pub fn svg(fig: &FigureData, scale: &Scale, l: &Layout) -> String {
         }
     }
     for r in 0..l.n_rows {
-        let label = if r == 0 { "emb 0".to_string() } else { r.to_string() };
-        s += &format!("<text x=\"{}\" y=\"{:.2}\" text-anchor=\"end\" dominant-baseline=\"central\" fill=\"#333\">{label}</text>\n", layout::LEFT - 6.0, l.y(r) + layout::ROW_H / 2.0);
+        s += &format!("<text x=\"{}\" y=\"{:.2}\" text-anchor=\"end\" dominant-baseline=\"central\" fill=\"#333\">{}</text>\n", layout::LEFT - 6.0, l.y(r) + layout::ROW_H / 2.0, layout::row_label(r));
     }
     for p in l.start..l.end {
         let Some(t) = fig.tokens.get(p) else { continue };
@@ -100,11 +99,7 @@ pub fn svg(fig: &FigureData, scale: &Scale, l: &Layout) -> String {
     let steps = 64;
     for i in 0..steps {
         let t = i as f32 / (steps - 1) as f32;
-        let colour = match scale.metric {
-            crate::figure_data::Metric::TopProbability | crate::figure_data::Metric::TrackedProbability(_) => crate::scale::diverging(1.0 - t),
-            _ => crate::scale::diverging(t),
-        };
-        s += &format!("<rect x=\"{:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"12\" fill=\"{}\"/>\n", lx + i as f64 * lw / steps as f64, legend_top + 16.0, lw / steps as f64 + 0.3, css(colour));
+        s += &format!("<rect x=\"{:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"12\" fill=\"{}\"/>\n", lx + i as f64 * lw / steps as f64, legend_top + 16.0, lw / steps as f64 + 0.3, css(scale.bar_colour(t)));
     }
     for (v, label) in scale.ticks() {
         let x = lx + scale.along(v) as f64 * lw;

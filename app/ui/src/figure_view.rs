@@ -281,10 +281,9 @@ fn ColumnZoom() -> impl IntoView {
                     let entropy = row.entropy.get(p).copied().unwrap_or(f32::NAN);
                     (texts.into_iter().zip(probs).collect::<Vec<_>>(), entropy)
                 });
-                let label = if r == 0 { "emb 0".to_string() } else { r.to_string() };
                 view! {
                     <tr data-layer=r>
-                        <th>{label}</th>
+                        <th>{crate::layout::row_label(r)}</th>
                         <td class="h">{cells.as_ref().map(|c| format!("{:.2}", c.1)).unwrap_or_else(|| "…".into())}</td>
                         <td>{cells.map(|c| c.0.into_iter().map(|(t, prob)| view! {
                             <span class="cand"><code>{display(&t)}</code>" "{format!("{prob:.3}")}</span>

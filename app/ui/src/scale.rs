@@ -92,6 +92,14 @@ impl Scale {
         }
     }
 
+    /// Colour at `t` in [0, 1] along the legend bar, which runs from value 0 (or rank 1) on the left.
+    pub fn bar_colour(&self, t: f32) -> [u8; 3] {
+        match self.metric {
+            Metric::TopProbability | Metric::TrackedProbability(_) => diverging(1.0 - t),
+            _ => diverging(t),
+        }
+    }
+
     /// Where a tick sits along the bar, in [0, 1] from left (value 0 or rank 1).
     pub fn along(&self, v: f32) -> f32 {
         match self.metric {

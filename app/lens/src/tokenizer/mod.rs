@@ -33,8 +33,8 @@ pub struct Tokenizer {
     special: Vec<bool>,
     ids: HashMap<String, u32>,
     engine: Engine,
-    /// Control tokens sorted longest first, for cutting them out of text.
-    controls: Vec<(String, u32)>,
+    /// Tokens cut out of text before BPE, bucketed by first byte, longest first in each bucket.
+    controls: HashMap<u8, Vec<(String, u32)>>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     /// Whether plain text gets a BOS token in front (`tokenizer.ggml.add_bos_token`).
@@ -129,14 +129,15 @@ impl Tokenizer {
         };
         let add_bos = g.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
 
-        let mut controls: Vec<(String, u32)> = pieces
-            .iter()
-            .zip(&types)
-            .enumerate()
-            .filter(|(_, (p, t))| split_types.contains(t) && !p.is_empty())
-            .map(|(i, (p, _))| (p.clone(), i as u32))
-            .collect();
-        controls.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        let mut controls: HashMap<u8, Vec<(String, u32)>> = HashMap::new();
+        for (i, (p, t)) in pieces.iter().zip(&types).enumerate() {
+            if split_types.contains(t) && !p.is_empty() {
+                controls.entry(p.as_bytes()[0]).or_default().push((p.clone(), i as u32));
+            }
+        }
+        for bucket in controls.values_mut() {
+            bucket.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        }
 
         let ids = pieces.iter().enumerate().map(|(i, p)| (p.clone(), i as u32)).collect();
         Ok(Self { pieces, special, ids, engine, controls, bos, eos, add_bos, kind })
@@ -170,7 +171,8 @@ impl Tokenizer {
                 continue;
             }
             let rest = &text[i..];
-            if let Some((piece, id)) = self.controls.iter().find(|(p, _)| rest.starts_with(p.as_str())) {
+            let bucket = self.controls.get(&rest.as_bytes()[0]);
+            if let Some((piece, id)) = bucket.and_then(|b| b.iter().find(|(p, _)| rest.starts_with(p.as_str()))) {
                 self.encode_plain(&text[start..i], start, &mut out)?;
                 out.push(Encoded { id: *id, span: i..i + piece.len() });
                 i += piece.len();
