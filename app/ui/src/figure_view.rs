@@ -162,6 +162,9 @@ pub fn FigureView() -> impl IntoView {
                 <canvas node_ref=legend id="legend" aria-label="colour legend"></canvas>
             </div>
             <p class="hint">"Rows are layers: the embedding output (0) at the bottom, the model's own output on top. Columns are token positions. Boxed tokens on the axis come from the chat template. Drag on the overview to magnify; hover a cell for details; click a column to list every layer's top tokens."</p>
+            <Show when=move || state.figure.with(|f| f.tokens.is_empty()) && !state.running.get()>
+                <p class="empty" id="figure-empty">"Press “Run the lens” to decode every layer at every position of the prompt above."</p>
+            </Show>
             <div node_ref=container class="canvas-box">
                 <canvas node_ref=overview id="overview" aria-label="overview of all positions"
                     on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up></canvas>
