@@ -77,26 +77,26 @@ impl SentencePieceBpe {
 
     /// Encodes a stretch of text with no control tokens in it; `at_start` says it begins the input.
     pub fn encode(&self, text: &str, offset: usize, at_start: bool, out: &mut Vec<Encoded>) {
-        // Normalized text and, for each of its characters, the original span.
+        // Normalized text; for each of its characters, where it starts in it and its original span.
         let mut norm = String::with_capacity(text.len() + 3);
-        let mut origin: Vec<(usize, usize)> = Vec::new(); // (byte start in norm, original span)
+        let mut starts: Vec<usize> = Vec::new();
         let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
         if self.add_space_prefix && at_start {
-            origin.push((0, 0));
+            starts.push(0);
             spans.push(offset..offset);
             norm.push(SPACE);
         }
         for (i, c) in text.char_indices() {
-            origin.push((norm.len(), 0));
+            starts.push(norm.len());
             spans.push(offset + i..offset + i + c.len_utf8());
             norm.push(if c == ' ' { SPACE } else { c });
         }
-        let mut symbols: Vec<Symbol> = (0..origin.len())
+        let mut symbols: Vec<Symbol> = (0..starts.len())
             .map(|k| Symbol {
-                start: origin[k].0,
-                end: origin.get(k + 1).map(|o| o.0).unwrap_or(norm.len()),
+                start: starts[k],
+                end: starts.get(k + 1).copied().unwrap_or(norm.len()),
                 prev: k.checked_sub(1),
-                next: if k + 1 < origin.len() { Some(k + 1) } else { None },
+                next: if k + 1 < starts.len() { Some(k + 1) } else { None },
             })
             .collect();
         let mut queue = BinaryHeap::new();
