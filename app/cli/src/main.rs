@@ -49,11 +49,7 @@ fn run(a: &Args) -> Result<(), String> {
             .generate(&prepared.ids, a.generate, &sampling, a.precision, &mut |_| true)
             .map_err(|e| e.to_string())?;
         println!("answer: {:?}", engine.tokenizer.decode(&answer));
-        for id in answer {
-            prepared.tokens.push(engine.token_info(id, false));
-            prepared.ids.push(id);
-        }
-        prepared.text = engine.tokenizer.decode(&prepared.ids);
+        engine.append_answer(&mut prepared, &answer);
     }
     let track = engine.resolve_tracked(&a.track).map_err(|e| e.to_string())?;
     let opts = LensOptions { top_k: a.top_k, track };

@@ -148,6 +148,13 @@ impl Engine {
         Ok(Prepared { text, ids, tokens, template: template_name })
     }
 
+    /// Extends a prepared prompt with the model's answer: its tokens, ids, and decoded text.
+    pub fn append_answer(&self, prepared: &mut Prepared, answer: &[u32]) {
+        prepared.tokens.extend(answer.iter().map(|&id| self.token_info(id, false)));
+        prepared.ids.extend_from_slice(answer);
+        prepared.text.push_str(&self.tokenizer.decode(answer));
+    }
+
     pub fn token_info(&self, id: u32, template: bool) -> TokenInfo {
         let special = self.tokenizer.is_special(id);
         TokenInfo {

@@ -169,32 +169,28 @@ async fn run_steps(engine: &mut Engine, run: u64, spec: &PromptSpec, options: &R
     let (prompt, choice) = to_prompt(spec)?;
     let precision = Precision::parse(&options.precision)
         .ok_or_else(|| LensError::InvalidRequest(format!("precision `{}`", options.precision)))?;
-    let prepared = engine.prepare(&prompt, &choice)?;
+    let mut prepared = engine.prepare(&prompt, &choice)?;
     let prompt_len = prepared.ids.len();
     post(&Event::Tokens { run, text: prepared.text.clone(), tokens: prepared.tokens.clone(), template: prepared.template.clone(), prompt_len });
     let track = engine.resolve_tracked(&options.track)?;
     post(&Event::Tracked { run, tokens: track.iter().map(|&id| engine.token_info(id, false)).collect() });
     checkpoint().await?;
 
-    let (mut ids, mut tokens) = (prepared.ids, prepared.tokens);
     if options.answer_tokens > 0 {
         let sampling = Sampling { temperature: options.temperature, top_p: options.top_p, seed: options.seed };
-        let mut answer = engine.begin_answer(&ids, options.answer_tokens, &sampling, precision)?;
+        let mut answer = engine.begin_answer(&prepared.ids, options.answer_tokens, &sampling, precision)?;
         let mut answer_ids = Vec::new();
         while let Some(next) = engine.next_answer_token(&mut answer)? {
-            let token = engine.token_info(next, false);
-            post(&Event::AnswerToken { run, token: token.clone() });
+            post(&Event::AnswerToken { run, token: engine.token_info(next, false) });
             answer_ids.push(next);
-            tokens.push(token);
             checkpoint().await?;
         }
-        ids.extend(&answer_ids);
-        let text = format!("{}{}", prepared.text, engine.tokenizer.decode(&answer_ids));
-        post(&Event::Tokens { run, text, tokens: tokens.clone(), template: prepared.template.clone(), prompt_len });
+        engine.append_answer(&mut prepared, &answer_ids);
+        post(&Event::Tokens { run, text: prepared.text.clone(), tokens: prepared.tokens.clone(), template: prepared.template.clone(), prompt_len });
     }
 
     let t0 = now_seconds();
-    let rows = engine.forward(&ids, precision)?;
+    let rows = engine.forward(&prepared.ids, precision)?;
     let forward = now_seconds() - t0;
     checkpoint().await?;
 
