@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing the web app needs, skipping whatever is already there:
 # the wasm32 target, trunk, wasm-bindgen-cli (the exact version in Cargo.lock), Chromium for the
-# browser tests, and the tests' npm packages. See ../shared/toolchain.md for why these versions.
+# browser tests, and the tests' npm packages. See docs/toolchain.md for why these versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

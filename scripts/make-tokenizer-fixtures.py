@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Records how Hugging Face transformers tokenizes varied texts with the tokenizer it builds from each
-test model's GGUF metadata (the same oracle as ../shared/reference), into
+test model's GGUF metadata (the same oracle as app/lens/tests/fixtures/reference), into
 app/lens/tests/fixtures/tokenizer/<model>.json. The Rust tests compare the engine's ids to these.
 
 Needs `pip install transformers gguf` (no PyTorch: the tokenizer path never touches it, so an inert

@@ -23,11 +23,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn time<T>(repeat: usize, mut f: impl FnMut() -> T) -> f64 {
-    median((0..repeat).map(|_| {
-        let t = Instant::now();
-        std::hint::black_box(f());
-        t.elapsed().as_secs_f64()
-    }).collect())
+    median(
+        (0..repeat)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
 }
 
 /// What candle's f32 GEMM reaches here on a large, cache-friendly product.
@@ -55,7 +59,10 @@ fn nominal_peak() -> Option<(f64, String)> {
     #[cfg(not(target_arch = "x86_64"))]
     let (lanes, isa) = (4.0, "128-bit SIMD");
     let per_cycle = lanes * 2.0 * 2.0;
-    Some((cores * mhz / 1000.0 * per_cycle, format!("{cores} cores × {:.2} GHz × {per_cycle} FLOP/cycle ({isa})", mhz / 1000.0)))
+    Some((
+        cores * mhz / 1000.0 * per_cycle,
+        format!("{cores} cores × {:.2} GHz × {per_cycle} FLOP/cycle ({isa})", mhz / 1000.0),
+    ))
 }
 
 fn main() {
@@ -67,7 +74,10 @@ fn main() {
     if let Some((p, how)) = &peak {
         println!("nominal SIMD peak: {p:.0} GFLOP/s = {how}");
     }
-    println!("\n{:<34} {:<5} {:>4} {:>3} {:>6} | {:>9} {:>8} {:>8} | {:>7} {:>8} {:>8}", "model", "mode", "prec", "T", "cells", "forward s", "lens s", "GFLOP/s", "% GEMM", "dequant", "gemm");
+    println!(
+        "\n{:<34} {:<5} {:>4} {:>3} {:>6} | {:>9} {:>8} {:>8} | {:>7} {:>8} {:>8}",
+        "model", "mode", "prec", "T", "cells", "forward s", "lens s", "GFLOP/s", "% GEMM", "dequant", "gemm"
+    );
     let mut loaded: Option<(String, Engine)> = None;
     for &(file, mode, template) in CASES {
         if loaded.as_ref().map(|(f, _)| f != file).unwrap_or(true) {
@@ -77,7 +87,7 @@ fn main() {
         let engine = &mut loaded.as_mut().unwrap().1;
         let prompt = match mode {
             "chat" => Prompt::Chat { system: None, user: "What is the capital of Australia?".into() },
-            _ => Prompt::Raw("The Eiffel Tower is in the city of".into()),
+            _ => Prompt::raw("The Eiffel Tower is in the city of"),
         };
         let choice = match template {
             Some(t) => TemplateChoice::Builtin(t.into()),
@@ -112,7 +122,17 @@ fn main() {
             let gflops = flop / lens / 1e9;
             println!(
                 "{:<34} {:<5} {:>4} {:>3} {:>6} | {:>9.3} {:>8.3} {:>8.1} | {:>6.0}% {:>7.3}s {:>7.3}s",
-                file, mode, precision.name(), ids.len(), cells, forward, lens, gflops, 100.0 * gflops / gemm, dequant, gemm_only
+                file,
+                mode,
+                precision.name(),
+                ids.len(),
+                cells,
+                forward,
+                lens,
+                gflops,
+                100.0 * gflops / gemm,
+                dequant,
+                gemm_only
             );
         }
     }

@@ -1,6 +1,8 @@
-//! Command-line arguments, parsed by hand: a few flags do not need a parser framework.
+//! Command-line arguments, parsed by hand into a `Question` (a few flags do not need a parser
+//! framework).
 
-use loupe_lens::{Precision, Prompt, TemplateChoice};
+use loupe_lens::template;
+use loupe_lens::{Precision, Prompt, Question, TemplateChoice};
 
 pub const USAGE: &str = "\
 loupe: the logit lens of a GGUF chat model
@@ -22,17 +24,10 @@ usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
   --json OUT            write the report as JSON
 ";
 
+/// A command line: which model file, the question, and where to write the report.
 pub struct Args {
     pub model: String,
-    pub prompt: Prompt,
-    pub template: TemplateChoice,
-    pub top_k: usize,
-    pub track: Vec<String>,
-    pub precision: Precision,
-    pub generate: usize,
-    pub temperature: f32,
-    pub top_p: f32,
-    pub seed: u64,
+    pub question: Question,
     pub json: Option<String>,
 }
 
@@ -41,9 +36,7 @@ impl Args {
     pub fn parse(args: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
         let args: Vec<String> = args.collect();
         let (mut model, mut chat, mut system, mut raw, mut template, mut json) = (None, None, None, None, None, None);
-        let (mut top_k, mut precision, mut generate) = (5usize, Precision::Exact, 0usize);
-        let (mut temperature, mut top_p, mut seed) = (0f32, 1f32, 0u64);
-        let mut track = Vec::new();
+        let mut q = Question::default();
         let mut i = 0;
         while i < args.len() {
             let flag = args[i].as_str();
@@ -59,21 +52,22 @@ impl Args {
                 "--raw" => raw = Some(value()?),
                 "--template" => template = Some(value()?),
                 "--json" => json = Some(value()?),
-                "--top-k" => top_k = number(flag, &value()?)?,
-                "--generate" => generate = number(flag, &value()?)?,
-                "--temperature" => temperature = number(flag, &value()?)?,
-                "--top-p" => top_p = number(flag, &value()?)?,
-                "--seed" => seed = number(flag, &value()?)?,
+                "--top-k" => q.top_k = number(flag, &value()?)?,
+                "--generate" => q.answer_tokens = number(flag, &value()?)?,
+                "--temperature" => q.sampling.temperature = number(flag, &value()?)?,
+                "--top-p" => q.sampling.top_p = number(flag, &value()?)?,
+                "--seed" => q.sampling.seed = number(flag, &value()?)?,
                 "--precision" => {
                     let v = value()?;
-                    precision = Precision::parse(&v).ok_or_else(|| format!("--precision is fast or exact, not `{v}`"))?;
+                    q.precision =
+                        Precision::parse(&v).ok_or_else(|| format!("--precision is fast or exact, not `{v}`"))?;
                 }
                 "--track" => {
                     while i + 1 < args.len() && !args[i + 1].starts_with("--") {
                         i += 1;
-                        track.push(args[i].clone());
+                        q.track.push(args[i].clone());
                     }
-                    if track.is_empty() {
+                    if q.track.is_empty() {
                         return Err("--track needs at least one token".into());
                     }
                 }
@@ -82,34 +76,29 @@ impl Args {
             i += 1;
         }
         let model = model.ok_or("--model FILE is required (see --help)")?;
-        let prompt = match (chat, raw) {
-            (Some(user), None) => Prompt::Chat { system, user },
-            (None, Some(text)) => {
+        q.prompt = match (chat, raw) {
+            (Some(user), None) => Prompt::Chat { user, system },
+            (None, Some(raw)) => {
                 if system.is_some() {
                     return Err("--system goes with --chat, not --raw".into());
                 }
-                Prompt::Raw(text)
+                Prompt::Raw { raw }
             }
             (Some(_), Some(_)) => return Err("give --chat or --raw, not both".into()),
             (None, None) => return Err("give a prompt with --chat TEXT or --raw TEXT".into()),
         };
-        let template = match template {
+        q.template = match template {
             None => TemplateChoice::FromFile,
-            Some(t) if loupe_lens::template::builtin(&t).is_some() => TemplateChoice::Builtin(t),
-            Some(path) => TemplateChoice::Custom(
-                std::fs::read_to_string(&path).map_err(|e| format!("--template {path}: not a built-in ({}) and not a readable file: {e}", loupe_lens::template::BUILTIN_NAMES.join(", ")))?,
-            ),
+            Some(t) if template::builtin(&t).is_some() => TemplateChoice::Builtin(t),
+            Some(path) => TemplateChoice::Custom(std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "--template {path}: not a built-in ({}) and not a readable file: {e}",
+                    template::BUILTIN_NAMES.join(", ")
+                )
+            })?),
         };
-        if top_k > 100 {
-            return Err(format!("--top-k {top_k} is too many; at most 100"));
-        }
-        if !(0.0..=1.0).contains(&top_p) || top_p == 0.0 {
-            return Err("--top-p is in (0, 1]".into());
-        }
-        if temperature < 0.0 {
-            return Err("--temperature is at least 0".into());
-        }
-        Ok(Some(Self { model, prompt, template, top_k, track, precision, generate, temperature, top_p, seed, json }))
+        q.validate().map_err(|e| format!("{e} (see --help)"))?;
+        Ok(Some(Self { model, question: q, json }))
     }
 }
 

@@ -3,16 +3,16 @@
 //!   loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [--template NAME|FILE]
 //!         [--top-k N] [--track TOKEN...] [--precision fast|exact] [--generate N] [--json OUT]
 //!
-//! Prints a readable summary and optionally writes the JSON report (same fields as the reference
-//! files). Any bad input exits with status 1 and one line on stderr.
+//! The flags make a `Question` (`args.rs`); the answer is a `LensReport`, printed as a readable
+//! summary (`summary.rs`) and optionally written as JSON (the same schema as the page's export and
+//! the reference files). Any bad input exits with status 1 and one line on stderr.
 
 mod args;
 mod summary;
 
 use args::Args;
-use loupe_lens::generate::Sampling;
 use loupe_lens::protocol::{LensReport, Timings};
-use loupe_lens::{Engine, LensOptions};
+use loupe_lens::Engine;
 use std::time::Instant;
 
 fn main() {
@@ -36,53 +36,47 @@ fn fail(msg: &str) -> ! {
 }
 
 fn run(a: &Args) -> Result<(), String> {
+    let q = &a.question;
     let t0 = Instant::now();
     let bytes = std::fs::read(&a.model).map_err(|e| format!("cannot read {}: {e}", a.model))?;
     let mut engine = Engine::load(&bytes).map_err(|e| format!("{}: {e}", a.model))?;
     drop(bytes);
     let load = t0.elapsed().as_secs_f64();
 
-    let mut prepared = engine.prepare(&a.prompt, &a.template).map_err(|e| e.to_string())?;
-    if a.generate > 0 {
-        let sampling = Sampling { temperature: a.temperature, top_p: a.top_p, seed: a.seed };
+    let mut sequence = engine.prepare(&q.prompt, &q.template).map_err(|e| e.to_string())?;
+    if q.answer_tokens > 0 {
         let answer = engine
-            .generate(&prepared.ids, a.generate, &sampling, a.precision, &mut |_| true)
+            .generate(&sequence.ids, q.answer_tokens, &q.sampling, q.precision, &mut |_| true)
             .map_err(|e| e.to_string())?;
         println!("answer: {:?}", engine.tokenizer.decode(&answer));
-        engine.append_answer(&mut prepared, &answer);
+        engine.append_answer(&mut sequence, &answer);
     }
-    let track = engine.resolve_tracked(&a.track).map_err(|e| e.to_string())?;
-    let opts = LensOptions { top_k: a.top_k, track };
+    let opts = engine.lens_options(q).map_err(|e| e.to_string())?;
 
     let t1 = Instant::now();
-    let rows = engine.forward(&prepared.ids, a.precision).map_err(|e| e.to_string())?;
+    let rows = engine.forward(&sequence.ids, q.precision).map_err(|e| e.to_string())?;
     let forward = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let grid = engine.lens(&rows, &opts, &|| false).map_err(|e| e.to_string())?;
     let lens = t2.elapsed().as_secs_f64();
 
-    let piece = |id: &u32| engine.tokenizer.piece(*id).to_string();
     let report = LensReport {
-        model: std::path::Path::new(&a.model)
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        model: file_name(&a.model),
         architecture: engine.model.architecture.clone(),
-        precision: a.precision.name().into(),
-        prompt: Engine::prompt_spec(&a.prompt, prepared.template.clone()),
-        text: prepared.text.clone(),
-        ids: prepared.ids.clone(),
-        tokens: prepared.ids.iter().map(piece).collect(),
-        token_info: prepared.tokens.clone(),
-        top_tokens: grid.top_ids.iter().map(|r| r.iter().map(|c| c.iter().map(piece).collect()).collect()).collect(),
+        question: q.clone(),
+        sequence,
         grid,
         timings: Timings { load, forward, lens },
     };
-    summary::print(&report, &engine);
+    summary::print(&report, &engine.name);
     if let Some(path) = &a.json {
         let json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
         std::fs::write(path, json).map_err(|e| format!("cannot write {path}: {e}"))?;
         println!("wrote {path}");
     }
     Ok(())
+}
+
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
 }

@@ -1,21 +1,10 @@
-//! The human-readable summary: per position, the token and the top-1 and entropy of a few rows.
+//! The human-readable summary of a report: per position, the token and the top-1 and entropy of a
+//! few rows, then the tracked tokens.
 
+use loupe_lens::protocol::token_label::fit;
 use loupe_lens::protocol::LensReport;
-use loupe_lens::Engine;
 
-/// Shows a token on one line: leading space as `_`, newline as `\n`, long tokens cut.
-pub fn display(text: &str) -> String {
-    let mut s: String = text.replace('\n', "\\n").replace('\t', "\\t");
-    if s.starts_with(' ') {
-        s.replace_range(0..1, "_");
-    }
-    if s.chars().count() > 12 {
-        s = s.chars().take(11).collect::<String>() + "…";
-    }
-    s
-}
-
-pub fn print(r: &LensReport, engine: &Engine) {
+pub fn print(r: &LensReport, model_name: &str) {
     let g = &r.grid;
     let last = g.n_rows - 1;
     let shown: Vec<usize> = {
@@ -25,11 +14,11 @@ pub fn print(r: &LensReport, engine: &Engine) {
     };
     println!(
         "{} ({}, {} blocks, {} precision): {} tokens",
-        if engine.name.is_empty() { &r.model } else { &engine.name },
+        if model_name.is_empty() { &r.model } else { model_name },
         r.architecture,
         last,
-        r.precision,
-        r.ids.len()
+        r.question.precision.name(),
+        r.sequence.len()
     );
     print!("{:>4} {:<14}", "pos", "token");
     for row in &shown {
@@ -37,12 +26,12 @@ pub fn print(r: &LensReport, engine: &Engine) {
     }
     println!();
     for p in 0..g.n_positions {
-        let t = &r.token_info[p];
+        let t = &r.sequence.token_info[p];
         let mark = if t.template { "*" } else { " " };
-        print!("{p:>4} {mark}{:<13}", display(&t.text));
+        print!("{p:>4} {mark}{:<13}", fit(&t.text, 12));
         for &row in &shown {
-            let top = g.top_ids[row][p].first().map(|&id| engine.tokenizer.token_text(id)).unwrap_or_default();
-            print!(" | {:<12} {:>5.2}", display(&top), g.entropy[row][p]);
+            let top = g.top_texts[row][p].first().map(String::as_str).unwrap_or_default();
+            print!(" | {:<12} {:>5.2}", fit(top, 12), g.entropy[row][p]);
         }
         println!();
     }
@@ -58,8 +47,5 @@ pub fn print(r: &LensReport, engine: &Engine) {
         );
     }
     println!("* = written by the chat template; H = entropy in nats");
-    println!(
-        "timings: load {:.2} s, forward {:.2} s, lens {:.2} s",
-        r.timings.load, r.timings.forward, r.timings.lens
-    );
+    println!("timings: load {:.2} s, forward {:.2} s, lens {:.2} s", r.timings.load, r.timings.forward, r.timings.lens);
 }

@@ -37,14 +37,35 @@ fn assert_one_line_error(out: &Output, mentions: &str) {
 fn chat_run_writes_the_reference_schema() {
     let json = tmp("australia.json");
     let out = loupe(&[
-        "--model", &smollm2(), "--chat", "What is the capital of Australia?", "--track", " Canberra", " Sydney",
-        "--top-k", "7", "--json", json.to_str().unwrap(),
+        "--model",
+        &smollm2(),
+        "--chat",
+        "What is the capital of Australia?",
+        "--track",
+        " Canberra",
+        " Sydney",
+        "--top-k",
+        "7",
+        "--json",
+        json.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("<|im_start|>") && stdout.contains("timings:"), "{stdout}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for key in ["model", "prompt", "text", "ids", "tokens", "n_rows", "entropy", "top_ids", "top_probs", "top_tokens", "timings"] {
+    for key in [
+        "model",
+        "prompt",
+        "text",
+        "ids",
+        "tokens",
+        "n_rows",
+        "entropy",
+        "top_ids",
+        "top_probs",
+        "top_tokens",
+        "timings",
+    ] {
         assert!(!r[key].is_null(), "missing {key}");
     }
     assert_eq!(r["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -61,7 +82,11 @@ fn chat_run_writes_the_reference_schema() {
     }
     // Same numbers as the PyTorch reference for this prompt.
     let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lens/tests/fixtures/reference/smollm2-135m__capital-australia.json")).unwrap(),
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../lens/tests/fixtures/reference/smollm2-135m__capital-australia.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     assert_eq!(r["ids"], reference["ids"]);
@@ -102,7 +127,10 @@ fn bad_input_exits_with_one_clear_line() {
 
     let bad_template = tmp("bad.jinja");
     std::fs::write(&bad_template, "{% for m in messages %}{{ m.content }").unwrap();
-    assert_one_line_error(&loupe(&["--model", &model, "--chat", "a", "--template", bad_template.to_str().unwrap()]), "template");
+    assert_one_line_error(
+        &loupe(&["--model", &model, "--chat", "a", "--template", bad_template.to_str().unwrap()]),
+        "template",
+    );
 }
 
 #[test]
@@ -110,7 +138,16 @@ fn help_and_raw_runs_work() {
     let out = loupe(&["--help"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("--precision"));
-    let out = loupe(&["--model", &smollm2(), "--raw", "The Eiffel Tower is in the city of", "--precision", "fast", "--generate", "3"]);
+    let out = loupe(&[
+        "--model",
+        &smollm2(),
+        "--raw",
+        "The Eiffel Tower is in the city of",
+        "--precision",
+        "fast",
+        "--generate",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("answer: ") && stdout.contains("fast precision"), "{stdout}");

@@ -1,18 +1,6 @@
 //! Picking the next token: greedy, or temperature with nucleus (top-p) sampling.
 
-/// `temperature == 0` means greedy.
-#[derive(Clone, Debug)]
-pub struct Sampling {
-    pub temperature: f32,
-    pub top_p: f32,
-    pub seed: u64,
-}
-
-impl Default for Sampling {
-    fn default() -> Self {
-        Self { temperature: 0.0, top_p: 1.0, seed: 0 }
-    }
-}
+use loupe_protocol::Sampling;
 
 /// A small deterministic generator (SplitMix64): reproducible answers for a given seed.
 pub struct Rng(u64);
@@ -48,11 +36,8 @@ pub fn sample(logits: &[f32], s: &Sampling, rng: &mut Rng) -> u32 {
         return argmax(logits);
     }
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut probs: Vec<(f64, u32)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &z)| ((((z - max) / s.temperature) as f64).exp(), i as u32))
-        .collect();
+    let mut probs: Vec<(f64, u32)> =
+        logits.iter().enumerate().map(|(i, &z)| ((((z - max) / s.temperature) as f64).exp(), i as u32)).collect();
     let total: f64 = probs.iter().map(|p| p.0).sum();
     probs.sort_by(|a, b| b.0.total_cmp(&a.0));
     // Smallest set of most probable tokens whose mass reaches top_p.

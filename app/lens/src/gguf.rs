@@ -15,9 +15,7 @@ pub struct GgufFile<'a> {
 impl<'a> GgufFile<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
-            return Err(LensError::NotGguf(
-                "it does not start with the GGUF magic bytes".into(),
-            ));
+            return Err(LensError::NotGguf("it does not start with the GGUF magic bytes".into()));
         }
         let content = Content::read(&mut Cursor::new(bytes)).map_err(|e| {
             let msg = candle_message(&e);
@@ -41,10 +39,7 @@ impl<'a> GgufFile<'a> {
     }
 
     pub fn value(&self, key: &str) -> Result<&Value> {
-        self.content
-            .metadata
-            .get(key)
-            .ok_or_else(|| LensError::MissingMetadata(key.to_string()))
+        self.content.metadata.get(key).ok_or_else(|| LensError::MissingMetadata(key.to_string()))
     }
 
     fn bad(key: &str, why: impl std::fmt::Display) -> LensError {
@@ -56,7 +51,11 @@ impl<'a> GgufFile<'a> {
     }
 
     pub fn opt_string(&self, key: &str) -> Result<Option<&str>> {
-        if self.has(key) { self.string(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.string(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Any integer type, as llama.cpp writes them inconsistently (u32, i32, u64).
@@ -77,7 +76,11 @@ impl<'a> GgufFile<'a> {
     }
 
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
-        if self.has(key) { self.usize(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.usize(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     pub fn f32(&self, key: &str) -> Result<f32> {
@@ -89,7 +92,11 @@ impl<'a> GgufFile<'a> {
     }
 
     pub fn opt_f32(&self, key: &str) -> Result<Option<f32>> {
-        if self.has(key) { self.f32(key).map(Some) } else { Ok(None) }
+        if self.has(key) {
+            self.f32(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
@@ -145,14 +152,13 @@ impl<'a> GgufFile<'a> {
                 shape
             )));
         }
-        info.read(&mut Cursor::new(self.bytes), self.content.tensor_data_offset, &Device::Cpu)
-            .map_err(|e| {
-                let msg = candle_message(&e);
-                if msg.contains("not supported") {
-                    LensError::UnsupportedTensorType(format!("tensor `{name}`: {msg}"))
-                } else {
-                    LensError::Corrupt(format!("tensor `{name}`: {msg}"))
-                }
-            })
+        info.read(&mut Cursor::new(self.bytes), self.content.tensor_data_offset, &Device::Cpu).map_err(|e| {
+            let msg = candle_message(&e);
+            if msg.contains("not supported") {
+                LensError::UnsupportedTensorType(format!("tensor `{name}`: {msg}"))
+            } else {
+                LensError::Corrupt(format!("tensor `{name}`: {msg}"))
+            }
+        })
     }
 }

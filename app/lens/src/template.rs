@@ -66,7 +66,10 @@ pub fn render(
     add_generation_prompt: bool,
 ) -> Result<Rendered> {
     if source.len() > MAX_TEMPLATE_BYTES {
-        return Err(LensError::Template(format!("the template is {} bytes, over the limit of {MAX_TEMPLATE_BYTES}", source.len())));
+        return Err(LensError::Template(format!(
+            "the template is {} bytes, over the limit of {MAX_TEMPLATE_BYTES}",
+            source.len()
+        )));
     }
     let mut env = Environment::new();
     env.set_trim_blocks(true);
@@ -81,10 +84,8 @@ pub fn render(
     env.add_function("strftime_now", |_fmt: String| -> String { "26 Jul 2024".to_string() });
     env.add_template("chat", source).map_err(|e| LensError::Template(describe(&e)))?;
     let tmpl = env.get_template("chat").map_err(|e| LensError::Template(describe(&e)))?;
-    let msgs: Vec<_> = messages
-        .iter()
-        .map(|m| context! { role => m.role.clone(), content => m.content.clone() })
-        .collect();
+    let msgs: Vec<_> =
+        messages.iter().map(|m| context! { role => m.role.clone(), content => m.content.clone() }).collect();
     let text = tmpl
         .render(context! {
             messages => msgs,

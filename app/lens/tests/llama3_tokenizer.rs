@@ -16,7 +16,8 @@ struct Llama3 {
 fn llama3(context: usize) -> Llama3 {
     let dir = model_dir().join("llama3-tokenizer");
     assert!(dir.join("tokenizer.json").exists(), "run scripts/fetch-models.sh first");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap()).unwrap();
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer_config.json")).unwrap()).unwrap();
     let vocab = json["model"]["vocab"].as_object().unwrap();
@@ -32,7 +33,8 @@ fn llama3(context: usize) -> Llama3 {
         tokens[id] = t["content"].as_str().unwrap().into();
         types[id] = if t["special"].as_bool().unwrap() { 3 } else { 4 };
     }
-    let merges: Vec<String> = json["model"]["merges"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
+    let merges: Vec<String> =
+        json["model"]["merges"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
     let mut g = TinyGguf::llama(tokens, types, merges, "llama-bpe", context);
     g.set("tokenizer.ggml.bos_token_id", Value::U32(128000));
     g.set("tokenizer.ggml.eos_token_id", Value::U32(128009));
@@ -43,7 +45,8 @@ fn llama3(context: usize) -> Llama3 {
 
 /// Varied text shared with the other tokenizer tests, plus Llama 3's own template tokens.
 fn texts() -> Vec<String> {
-    let shared: Vec<String> = serde_json::from_str(&std::fs::read_to_string(fixture("tokenizer/texts.json")).unwrap()).unwrap();
+    let shared: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tokenizer/texts.json")).unwrap()).unwrap();
     let llama3 = [
         "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
         "text<|eot_id|>more<|reserved_special_token_5|>tail",
@@ -76,13 +79,13 @@ fn llama3_chat_template_tokens_are_single_special_tokens() {
     );
     assert_eq!(p.ids, l.oracle.encode(p.text.as_str(), false).unwrap().get_ids().to_vec());
     for special in ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"] {
-        let t = p.tokens.iter().find(|t| t.piece == special).unwrap_or_else(|| panic!("{special} is one token"));
+        let t = p.token_info.iter().find(|t| t.piece == special).unwrap_or_else(|| panic!("{special} is one token"));
         assert!(t.special && t.template);
     }
     // Role names and the blank line after the header are template; the question is not.
-    let assistant = p.tokens.iter().rev().find(|t| t.piece == "assistant").unwrap();
+    let assistant = p.token_info.iter().rev().find(|t| t.piece == "assistant").unwrap();
     assert!(assistant.template && !assistant.special);
-    let australia = p.tokens.iter().find(|t| t.piece == "ĠAustralia").unwrap();
+    let australia = p.token_info.iter().find(|t| t.piece == "ĠAustralia").unwrap();
     assert!(!australia.template);
     // The built-in llama3 template renders the same text.
     let builtin = engine.prepare(&prompt, &TemplateChoice::Builtin("llama3".into())).unwrap();
@@ -95,7 +98,7 @@ fn llama3_chat_template_tokens_are_single_special_tokens() {
     let max_entropy = (128256f32).ln();
     assert!(grid.entropy.iter().flatten().all(|&h| (0.0..=max_entropy + 1e-3).contains(&h)));
     // Raw text gets BOS, as this tokenizer adds it.
-    let raw = engine.prepare(&Prompt::Raw("Hello".into()), &TemplateChoice::FromFile).unwrap();
+    let raw = engine.prepare(&Prompt::Raw { raw: "Hello".into() }, &TemplateChoice::FromFile).unwrap();
     assert_eq!(raw.ids[0], 128000);
 }
 
@@ -104,11 +107,11 @@ fn prompt_longer_than_the_context_is_refused() {
     let l = llama3(64);
     let engine = Engine::load(&l.gguf).unwrap();
     let long = "word ".repeat(100);
-    match engine.prepare(&Prompt::Raw(long), &TemplateChoice::FromFile) {
+    match engine.prepare(&Prompt::Raw { raw: long }, &TemplateChoice::FromFile) {
         Err(LensError::PromptTooLong { tokens, context: 64 }) => assert!(tokens > 64),
         other => panic!("expected PromptTooLong, got {:?}", other.map(|p| p.ids.len())),
     }
-    let e = engine.prepare(&Prompt::Raw(String::new()), &TemplateChoice::FromFile).unwrap_err();
+    let e = engine.prepare(&Prompt::Raw { raw: String::new() }, &TemplateChoice::FromFile).unwrap_err();
     assert!(matches!(e, LensError::EmptyPrompt));
     let e = engine.prepare(&Prompt::Chat { system: None, user: "  ".into() }, &TemplateChoice::FromFile).unwrap_err();
     assert!(matches!(e, LensError::EmptyPrompt));
@@ -121,7 +124,7 @@ fn long_prompts_run_and_stream_consistently() {
     let l = llama3(8192);
     let mut engine = Engine::load(&l.gguf).unwrap();
     let text = "The quick brown fox jumps over the lazy dog. ".repeat(300);
-    let p = engine.prepare(&Prompt::Raw(text), &TemplateChoice::FromFile).unwrap();
+    let p = engine.prepare(&Prompt::Raw { raw: text }, &TemplateChoice::FromFile).unwrap();
     assert!(p.ids.len() > 3000, "{} tokens", p.ids.len());
     let rows = engine.forward(&p.ids, Precision::Exact).unwrap();
     let opts = LensOptions { top_k: 3, track: vec![p.ids[5]] };

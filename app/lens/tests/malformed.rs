@@ -64,7 +64,13 @@ fn absurd_counts_and_huge_strings_are_refused() {
         // A string value claiming 2^62 bytes.
         header(3, 0, 1, &[&3u64.to_le_bytes()[..], b"key", &8u32.to_le_bytes(), &(1u64 << 62).to_le_bytes()].concat()),
         // An array of 2^50 u32.
-        header(3, 0, 1, &[&3u64.to_le_bytes()[..], b"arr", &9u32.to_le_bytes(), &4u32.to_le_bytes(), &(1u64 << 50).to_le_bytes()].concat()),
+        header(
+            3,
+            0,
+            1,
+            &[&3u64.to_le_bytes()[..], b"arr", &9u32.to_le_bytes(), &4u32.to_le_bytes(), &(1u64 << 50).to_le_bytes()]
+                .concat(),
+        ),
         // A tensor with 1000 dimensions.
         header(3, 1, 0, &[&1u64.to_le_bytes()[..], b"t", &1000u32.to_le_bytes(), &[0u8; 64]].concat()),
     ];
@@ -218,7 +224,7 @@ fn random_corruption_never_panics() {
         }
         let outcome = std::panic::catch_unwind(|| match Engine::load(&bytes) {
             Ok(mut engine) => {
-                if let Ok(p) = engine.prepare(&Prompt::Raw("hello".into()), &TemplateChoice::FromFile) {
+                if let Ok(p) = engine.prepare(&Prompt::Raw { raw: "hello".into() }, &TemplateChoice::FromFile) {
                     if let Ok(rows) = engine.forward(&p.ids, Precision::Fast) {
                         let _ = engine.lens(&rows, &LensOptions::default(), &|| false);
                     }

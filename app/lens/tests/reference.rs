@@ -25,7 +25,7 @@ impl Reference {
     fn prompt(&self) -> (Prompt, TemplateChoice) {
         let p = &self.json["prompt"];
         if let Some(raw) = p["raw"].as_str() {
-            return (Prompt::Raw(raw.into()), TemplateChoice::FromFile);
+            return (Prompt::Raw { raw: raw.into() }, TemplateChoice::FromFile);
         }
         let user = p["chat"].as_str().unwrap().to_string();
         // The Gemma reference used the standard Gemma turn template (the base model has none).
@@ -84,7 +84,7 @@ fn check_model(model: &str, references: &[&str]) {
         let want_ids: Vec<u32> = serde_json::from_value(r.json["ids"].clone()).unwrap();
         assert_eq!(prepared.ids, want_ids, "{name}: token ids");
         let want_tokens: Vec<String> = serde_json::from_value(r.json["tokens"].clone()).unwrap();
-        let pieces: Vec<String> = prepared.tokens.iter().map(|t| t.piece.clone()).collect();
+        let pieces: Vec<String> = prepared.token_info.iter().map(|t| t.piece.clone()).collect();
         assert_eq!(pieces, want_tokens, "{name}: token strings");
 
         let opts = LensOptions::default();
@@ -114,7 +114,10 @@ fn check_model(model: &str, references: &[&str]) {
         errors.sort_by(f32::total_cmp);
         let median = errors[errors.len() / 2];
         let share = agree as f64 / compared as f64;
-        println!("{name} fast: median entropy error {median:.4} nats, top-1 {agree}/{compared} ({:.1}%), flips {flips:?}", share * 100.0);
+        println!(
+            "{name} fast: median entropy error {median:.4} nats, top-1 {agree}/{compared} ({:.1}%), flips {flips:?}",
+            share * 100.0
+        );
         assert!(median <= 0.05, "{name}: fast median entropy error {median}");
         assert!(share >= 0.97, "{name}: fast top-1 agreement {share}");
     }
@@ -152,7 +155,11 @@ fn last_row_is_what_generation_uses() {
         let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
         let probs: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp() / z).collect();
         let entropy: f64 = -probs.iter().filter(|&&p| p > 0.0).map(|&p| p * p.ln()).sum::<f64>();
-        assert!((entropy - grid.entropy[last_row][last_pos] as f64).abs() < 1e-4, "{model}: entropy {entropy} vs lens {}", grid.entropy[last_row][last_pos]);
+        assert!(
+            (entropy - grid.entropy[last_row][last_pos] as f64).abs() < 1e-4,
+            "{model}: entropy {entropy} vs lens {}",
+            grid.entropy[last_row][last_pos]
+        );
         for (k, &id) in grid.top_ids[last_row][last_pos].iter().enumerate() {
             let d = (probs[id as usize] - grid.top_probs[last_row][last_pos][k] as f64).abs();
             assert!(d < 1e-5, "{model}: top-{k} prob differs by {d}");
@@ -170,10 +177,12 @@ fn generation_answers_and_extends_the_lens() {
     let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let mut streamed = Vec::new();
-    let answer = engine.generate(&ids, 40, &Default::default(), Precision::Fast, &mut |t| {
-        streamed.push(t);
-        true
-    }).unwrap();
+    let answer = engine
+        .generate(&ids, 40, &Default::default(), Precision::Fast, &mut |t| {
+            streamed.push(t);
+            true
+        })
+        .unwrap();
     assert_eq!(answer, streamed);
     let text = engine.tokenizer.decode(&answer);
     println!("answer: {text:?}");
@@ -192,7 +201,7 @@ fn generation_answers_and_extends_the_lens() {
     }
 
     // Sampling with a seed is reproducible, and a temperature run still yields tokens.
-    let s = loupe_lens::generate::Sampling { temperature: 0.8, top_p: 0.9, seed: 7 };
+    let s = loupe_lens::Sampling { temperature: 0.8, top_p: 0.9, seed: 7 };
     let a = engine.generate(&ids, 8, &s, Precision::Fast, &mut |_| true).unwrap();
     let b = engine.generate(&ids, 8, &s, Precision::Fast, &mut |_| true).unwrap();
     assert_eq!(a, b);
@@ -236,8 +245,8 @@ fn tracked_tokens_have_consistent_probability_and_rank() {
 /// lens in one piece: parts computed on table slices rebuilt from bytes, merged in any order.
 #[test]
 fn vocabulary_parts_merge_into_the_whole_lens() {
-    use loupe_lens::lens::{LensPartial, VocabSlice};
-    use loupe_lens::model::layers::{dtype_code, table_from_bytes, table_rows};
+    use loupe_lens::lens::wire::OwnedVocabSlice;
+    use loupe_lens::lens::{LensInput, LensPartial};
     let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
     let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
@@ -247,16 +256,16 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     let whole = engine.lens_rows(&rows, 3..9, &opts, &|| false).unwrap();
 
     let job = engine.lens_job(&rows, 3..9, &opts).unwrap();
-    let table = &engine.model.unembedding.table;
-    let (vocab, d) = table.shape().dims2().unwrap();
+    let vocab = engine.vocab_size();
     let cuts = [0, 1000, 20_000, 33_333, vocab];
+    // The cells travel as bytes too, as they do to a helper worker.
+    let (header, cells) = job.input.to_wire().unwrap();
+    let sent_input = LensInput::from_wire(header, cells).unwrap();
     let mut parts: Vec<LensPartial> = cuts
         .windows(2)
         .map(|w| {
-            let rows_q = table_rows(table, w[0]..w[1]).unwrap();
-            let sent = table_from_bytes(dtype_code(table.dtype()), &rows_q.data().unwrap(), w[1] - w[0], d).unwrap();
-            let slice = VocabSlice { table: &sent, first_id: w[0], softcap: None };
-            LensPartial::compute(&job.input, &slice, 0..w[1] - w[0], &|| false).unwrap()
+            let (header, bytes) = engine.vocab_slice_bytes(w[0]..w[1]).unwrap();
+            OwnedVocabSlice::from_bytes(&header, &bytes).unwrap().compute(&sent_input).unwrap()
         })
         .collect();
     parts.reverse();

@@ -12,7 +12,8 @@ fn check(model: &str, fixture_name: &str) {
     let bytes = model_bytes(model);
     let tokenizer = Tokenizer::from_gguf(&GgufFile::parse(&bytes).unwrap()).unwrap();
     let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("tokenizer/{fixture_name}.json"))).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture(&format!("tokenizer/{fixture_name}.json"))).unwrap())
+            .unwrap();
     let mut failures = Vec::new();
     for case in record["cases"].as_array().unwrap() {
         let text = case["text"].as_str().unwrap();
@@ -26,7 +27,11 @@ fn check(model: &str, fixture_name: &str) {
         // Spans cover the text in order, so the UI can tell template tokens from message tokens.
         let mut previous_start = 0;
         for e in &encoded {
-            assert!(e.span.start >= previous_start && e.span.start <= e.span.end && e.span.end <= text.len(), "{text:?}: span {:?}", e.span);
+            assert!(
+                e.span.start >= previous_start && e.span.start <= e.span.end && e.span.end <= text.len(),
+                "{text:?}: span {:?}",
+                e.span
+            );
             previous_start = e.span.start;
         }
     }

@@ -1,7 +1,8 @@
-//! What the figure shows, as it arrives from the worker: the tokens, the lens rows (filled in as
-//! they stream), and what the user tracks. Pure data with no web types, so it reads on its own.
+//! What the figure shows: the run's `LensReport`, filled in as the worker's events arrive (the
+//! sequence, the tracked tokens, row groups), plus which model computed it. Pure data with no web
+//! types, so it reads on its own; the JSON export is this report as it stands.
 
-use loupe_protocol::{LensRow, ModelInfo, TokenInfo};
+use loupe_protocol::{LensGrid, LensReport, ModelInfo, Question, RunId, Sequence, TokenInfo, TrackedToken};
 
 /// The quantity that colours the cells.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -15,55 +16,114 @@ pub enum Metric {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FigureData {
-    pub run: u64,
-    pub text: String,
-    pub tokens: Vec<TokenInfo>,
-    /// Tokens of the prompt; the rest are the model's answer.
-    pub prompt_len: usize,
-    pub n_rows: usize,
-    /// `rows[r]` once row r has arrived.
-    pub rows: Vec<Option<LensRow>>,
-    pub tracked: Vec<TokenInfo>,
-    pub done: bool,
-    pub forward_s: f64,
-    pub lens_s: f64,
-    /// The model and options the lens was computed with, for the export.
+    pub run: RunId,
+    pub report: LensReport,
     pub model: Option<ModelInfo>,
-    pub precision: String,
-    pub prompt: loupe_protocol::PromptSpec,
+    /// The worker said the run is complete (timings are in the report).
+    pub done: bool,
 }
 
 impl FigureData {
+    /// An empty figure for a new run of `question` on `model`.
+    pub fn new(run: RunId, model: ModelInfo, question: Question) -> Self {
+        let report = LensReport {
+            model: model.file.clone(),
+            architecture: model.architecture.clone(),
+            question,
+            grid: LensGrid::pending(model.n_rows, 0, Vec::new()),
+            ..Default::default()
+        };
+        Self { run, report, model: Some(model), done: false }
+    }
+
+    /// The sequence being lensed; rows of an earlier sequence no longer fit, so they are cleared.
+    pub fn set_sequence(&mut self, sequence: Sequence) {
+        let g = &self.report.grid;
+        self.report.grid = LensGrid::pending(g.n_rows, sequence.len(), g.tracked.clone());
+        self.report.sequence = sequence;
+    }
+
+    /// One answer token, shown on the axis while the model is still answering.
+    pub fn push_answer_token(&mut self, token: TokenInfo) {
+        let text = token.text.clone();
+        self.report.sequence.push_answer(vec![token], &text);
+    }
+
+    pub fn set_tracked(&mut self, tokens: Vec<TokenInfo>) {
+        let tracked = tokens
+            .into_iter()
+            .map(|t| TrackedToken { id: t.id, piece: t.piece, text: t.text, ..Default::default() })
+            .collect();
+        let g = &self.report.grid;
+        self.report.grid = LensGrid::pending(g.n_rows, g.n_positions, tracked);
+    }
+
+    pub fn put_rows(&mut self, first_row: usize, rows: LensGrid) -> Result<(), String> {
+        self.report.grid.put_rows(first_row, rows)
+    }
+
+    pub fn tokens(&self) -> &[TokenInfo] {
+        &self.report.sequence.token_info
+    }
+
+    pub fn prompt_len(&self) -> usize {
+        self.report.sequence.prompt_len
+    }
+
+    pub fn tracked(&self) -> &[TrackedToken] {
+        &self.report.grid.tracked
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.report.grid.n_rows
+    }
+
     pub fn n_positions(&self) -> usize {
-        self.rows.iter().flatten().next().map(|r| r.entropy.len()).unwrap_or(self.tokens.len())
+        self.report.sequence.len()
     }
 
     pub fn rows_done(&self) -> usize {
-        self.rows.iter().filter(|r| r.is_some()).count()
+        self.report.grid.rows_done()
     }
 
     pub fn complete(&self) -> bool {
-        self.n_rows > 0 && self.rows_done() == self.n_rows
+        self.report.complete()
     }
 
-    pub fn row(&self, r: usize) -> Option<&LensRow> {
-        self.rows.get(r).and_then(|r| r.as_ref())
+    pub fn has_row(&self, r: usize) -> bool {
+        self.report.grid.has_row(r)
     }
 
-    /// The cell's value under `metric`, none while the row is pending.
+    /// The cell's value under `metric`, none while its row is pending.
     pub fn value(&self, metric: Metric, r: usize, p: usize) -> Option<f32> {
-        let row = self.row(r)?;
+        let g = &self.report.grid;
+        if !g.has_row(r) {
+            return None;
+        }
         match metric {
-            Metric::Entropy => row.entropy.get(p).copied(),
-            Metric::TopProbability => row.top_probs.get(p).and_then(|c| c.first()).copied(),
-            Metric::TrackedProbability(i) => row.tracked_prob.get(i).and_then(|t| t.get(p)).copied(),
-            Metric::TrackedRank(i) => row.tracked_rank.get(i).and_then(|t| t.get(p)).map(|&r| r as f32),
-            Metric::KlToLast => row.kl_to_last.get(p).copied(),
+            Metric::Entropy => g.entropy[r].get(p).copied(),
+            Metric::TopProbability => g.top_probs[r].get(p).and_then(|c| c.first()).copied(),
+            Metric::TrackedProbability(i) => g.tracked.get(i).and_then(|t| t.prob[r].get(p)).copied(),
+            Metric::TrackedRank(i) => g.tracked.get(i).and_then(|t| t.rank[r].get(p)).map(|&r| r as f32),
+            Metric::KlToLast => g.kl_to_last[r].get(p).copied(),
         }
     }
 
+    /// The cell's top tokens as (id, text, probability), best first.
+    pub fn top(&self, r: usize, p: usize) -> Vec<(u32, String, f32)> {
+        let g = &self.report.grid;
+        if !g.has_row(r) {
+            return Vec::new();
+        }
+        let ids = g.top_ids[r].get(p).cloned().unwrap_or_default();
+        let texts = g.top_texts[r].get(p).cloned().unwrap_or_default();
+        let probs = g.top_probs[r].get(p).cloned().unwrap_or_default();
+        ids.into_iter().zip(texts).zip(probs).map(|((id, t), prob)| (id, t, prob)).collect()
+    }
+
     pub fn top1_text(&self, r: usize, p: usize) -> Option<&str> {
-        self.row(r)?.top_texts.get(p)?.first().map(String::as_str)
+        let g = &self.report.grid;
+        g.top_texts.get(r)?.get(p)?.first().map(String::as_str)
     }
 
     pub fn ln_vocab(&self) -> Option<f32> {

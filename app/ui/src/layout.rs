@@ -74,7 +74,11 @@ impl Layout {
 
 /// How a row is named on the axis: row 0 is the embedding output.
 pub fn row_label(row: usize) -> String {
-    if row == 0 { "emb 0".to_string() } else { row.to_string() }
+    if row == 0 {
+        "emb 0".to_string()
+    } else {
+        row.to_string()
+    }
 }
 
 /// The default magnified range: everything if it is short, else the last `window` positions, where

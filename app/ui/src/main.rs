@@ -1,17 +1,27 @@
-//! Loupe's page (Leptos, client-side rendered). It never does model math: the worker computes,
-//! this draws. Its wasm does not link candle.
+//! `loupe-ui`: Loupe's page (Leptos, client-side rendered). It never does model math and its wasm
+//! does not link candle: the worker computes, this draws.
+//!
+//! Main types: `AppState` (`state.rs`, every signal; `events.rs` applies the worker's events),
+//! `QuestionForm` (the fields that make a `Question`), `FigureData` (the run's `LensReport` as it
+//! fills in) and `Painter` (`paint/`, one drawing trait for the canvas and the SVG export, used by
+//! `figure_paint.rs`).
 
 mod app;
-mod draw;
+mod events;
 mod export;
 mod figure_data;
+mod figure_details;
+mod figure_paint;
 mod figure_view;
-mod labels;
 mod layout;
 mod model_panel;
+mod overview;
+mod paint;
 mod presets;
 mod prompt_panel;
+mod question_form;
 mod scale;
+mod state;
 mod url_state;
 mod worker_client;
 

@@ -2,8 +2,8 @@
 //! (opened or dropped; read by the worker, never uploaded). Shows download progress and the models
 //! kept in browser storage.
 
-use crate::app::{now_ms, AppState};
 use crate::presets::{self, megabytes, PRESETS};
+use crate::state::{now_ms, AppState};
 use leptos::prelude::*;
 use loupe_protocol::{too_large_message, Request, MAX_MODEL_BYTES};
 use wasm_bindgen::JsCast;
@@ -134,16 +134,15 @@ fn StoredModels() -> impl IntoView {
 
 /// A `.gguf` dropped anywhere on the page is loaded like an opened file.
 fn install_drop_target(state: AppState) {
-    let Some(window) = web_sys::window() else { return };
-    let over = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::DragEvent)>::new(|ev: web_sys::DragEvent| ev.prevent_default());
-    let drop = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::DragEvent)>::new(move |ev: web_sys::DragEvent| {
+    let over = window_event_listener(leptos::ev::dragover, |ev: web_sys::DragEvent| ev.prevent_default());
+    let drop = window_event_listener(leptos::ev::drop, move |ev: web_sys::DragEvent| {
         ev.prevent_default();
         if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
             state.load_file(file);
         }
     });
-    let _ = window.add_event_listener_with_callback("dragover", over.as_ref().unchecked_ref());
-    let _ = window.add_event_listener_with_callback("drop", drop.as_ref().unchecked_ref());
-    over.forget();
-    drop.forget();
+    on_cleanup(move || {
+        over.remove();
+        drop.remove();
+    });
 }

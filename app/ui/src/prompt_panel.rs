@@ -1,9 +1,10 @@
 //! Asking: a chat message (with an optional system message) rendered by the model's template, or
 //! raw text; example prompts; run options; and the tokens, shown as soon as they are known.
 
-use crate::app::AppState;
-use crate::labels::display;
+use crate::state::AppState;
 use leptos::prelude::*;
+use loupe_protocol::token_label::display;
+use loupe_protocol::{Precision, MAX_ANSWER_TOKENS, MAX_TOP_K};
 
 const EXAMPLES: &[(&str, bool)] = &[
     ("What is the capital of Australia?", true),
@@ -16,12 +17,10 @@ const EXAMPLES: &[(&str, bool)] = &[
 #[component]
 pub fn PromptPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let form = state.form;
     // Tokens follow the text as it is typed.
     Effect::new(move |_| {
-        state.user.track();
-        state.system.track();
-        state.raw.track();
-        state.chat_mode.track();
+        form.track_prompt();
         state.model.track();
         state.preview_tokens();
     });
@@ -35,47 +34,47 @@ pub fn PromptPanel() -> impl IntoView {
         <section class="panel" id="prompt-panel">
             <h2>"Prompt"</h2>
             <div class="row modes">
-                <label><input type="radio" name="mode" id="mode-chat" prop:checked=move || state.chat_mode.get() on:change=move |_| state.chat_mode.set(true)/>" Chat (model's template)"</label>
-                <label><input type="radio" name="mode" id="mode-raw" prop:checked=move || !state.chat_mode.get() on:change=move |_| state.chat_mode.set(false)/>" Raw text"</label>
+                <label><input type="radio" name="mode" id="mode-chat" prop:checked=move || form.chat_mode.get() on:change=move |_| form.chat_mode.set(true)/>" Chat (model's template)"</label>
+                <label><input type="radio" name="mode" id="mode-raw" prop:checked=move || !form.chat_mode.get() on:change=move |_| form.chat_mode.set(false)/>" Raw text"</label>
             </div>
-            <Show when=move || state.chat_mode.get()
+            <Show when=move || form.chat_mode.get()
                 fallback=move || view! {
-                    <textarea id="raw" rows="3" prop:value=move || state.raw.get() on:input=move |ev| state.raw.set(event_target_value(&ev)) on:keydown=on_key></textarea>
+                    <textarea id="raw" rows="3" prop:value=move || form.raw.get() on:input=move |ev| form.raw.set(event_target_value(&ev)) on:keydown=on_key></textarea>
                 }>
-                <input id="system" type="text" placeholder="System message (optional)" prop:value=move || state.system.get() on:input=move |ev| state.system.set(event_target_value(&ev))/>
-                <textarea id="user" rows="3" prop:value=move || state.user.get() on:input=move |ev| state.user.set(event_target_value(&ev)) on:keydown=on_key></textarea>
+                <input id="system" type="text" placeholder="System message (optional)" prop:value=move || form.system.get() on:input=move |ev| form.system.set(event_target_value(&ev))/>
+                <textarea id="user" rows="3" prop:value=move || form.user.get() on:input=move |ev| form.user.set(event_target_value(&ev)) on:keydown=on_key></textarea>
             </Show>
             <div class="row examples">
                 "Examples: "
                 {EXAMPLES.iter().map(|&(text, chat)| view! {
                     <button class="example" on:click=move |_| {
-                        state.chat_mode.set(chat);
-                        if chat { state.user.set(text.into()) } else { state.raw.set(text.into()) }
+                        form.chat_mode.set(chat);
+                        if chat { form.user.set(text.into()) } else { form.raw.set(text.into()) }
                     }>{text}</button>
                 }).collect_view()}
             </div>
             <div class="row options">
                 <label>"Track tokens "<input id="track" type="text" placeholder=" Canberra, Sydney" title="comma-separated; spaces count: ' Canberra' is the token with a leading space"
-                    prop:value=move || state.track.get() on:input=move |ev| state.track.set(event_target_value(&ev))/></label>
-                <label>"Top-k "<input id="top-k" type="number" min="1" max="20" prop:value=move || state.top_k.get().to_string()
-                    on:input=move |ev| state.top_k.set(event_target_value(&ev).parse::<usize>().unwrap_or(5).clamp(1, 20))/></label>
-                <label>"Precision "<select id="precision" on:change=move |ev| state.precision.set(event_target_value(&ev))>
-                    <option value="exact" selected=move || state.precision.get() == "exact">"exact (f32, as PyTorch)"</option>
-                    <option value="fast" selected=move || state.precision.get() == "fast">"fast (8-bit activations, as llama.cpp)"</option>
+                    prop:value=move || form.track.get() on:input=move |ev| form.track.set(event_target_value(&ev))/></label>
+                <label>"Top-k "<input id="top-k" type="number" min="1" max=MAX_TOP_K prop:value=move || form.top_k.get().to_string()
+                    on:input=move |ev| form.top_k.set(event_target_value(&ev).parse::<usize>().unwrap_or(5).clamp(1, MAX_TOP_K))/></label>
+                <label>"Precision "<select id="precision" on:change=move |ev| form.precision.set(Precision::parse(&event_target_value(&ev)).unwrap_or_default())>
+                    <option value="exact" selected=move || form.precision.get() == Precision::Exact>"exact (f32, as PyTorch)"</option>
+                    <option value="fast" selected=move || form.precision.get() == Precision::Fast>"fast (8-bit activations, as llama.cpp)"</option>
                 </select></label>
-                <label>"Let the model answer "<input id="answer" type="number" min="0" max="256" prop:value=move || state.answer.get().to_string()
-                    on:input=move |ev| state.answer.set(event_target_value(&ev).parse::<usize>().unwrap_or(0).min(256))/>" tokens"</label>
+                <label>"Let the model answer "<input id="answer" type="number" min="0" max=MAX_ANSWER_TOKENS prop:value=move || form.answer.get().to_string()
+                    on:input=move |ev| form.answer.set(event_target_value(&ev).parse::<usize>().unwrap_or(0).min(MAX_ANSWER_TOKENS))/>" tokens"</label>
             </div>
             <div class="row">
                 <button id="run" class="primary" on:click=move |_| state.run()
                     disabled=move || state.running.get() || state.loading.get() || state.model.get().is_none()>"Run the lens"</button>
                 <button id="cancel-run" on:click=move |_| state.cancel() disabled=move || !state.running.get()>"Cancel"</button>
                 <span class="status" id="run-status">{move || {
-                    let f = state.figure.get();
+                    let f = state.figure.read();
                     if state.running.get() {
-                        format!("computing… {} of {} rows", f.rows_done(), f.n_rows)
+                        format!("computing… {} of {} rows", f.rows_done(), f.n_rows())
                     } else if f.done {
-                        format!("done: forward {:.2} s, lens {:.2} s", f.forward_s, f.lens_s)
+                        format!("done: forward {:.2} s, lens {:.2} s", f.report.timings.forward, f.report.timings.lens)
                     } else {
                         String::new()
                     }

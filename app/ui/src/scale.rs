@@ -34,7 +34,11 @@ pub fn css(c: [u8; 3]) -> String {
 /// Dark text on light cells, light text on dark ones.
 pub fn text_colour(c: [u8; 3]) -> &'static str {
     let luminance = 0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32;
-    if luminance < 120.0 { "#fff" } else { "#111" }
+    if luminance < 120.0 {
+        "#fff"
+    } else {
+        "#111"
+    }
 }
 
 /// How a metric maps to colour.
@@ -68,7 +72,13 @@ impl Scale {
     pub fn ticks(&self) -> Vec<(f32, String)> {
         match self.metric {
             Metric::Entropy | Metric::KlToLast => {
-                let step = if self.max > 12.0 { 5.0 } else if self.max > 4.0 { 2.0 } else { 0.5 };
+                let step = if self.max > 12.0 {
+                    5.0
+                } else if self.max > 4.0 {
+                    2.0
+                } else {
+                    0.5
+                };
                 let mut v = 0.0;
                 let mut out = Vec::new();
                 while v <= self.max + 1e-3 {

@@ -1,60 +1,66 @@
-//! The page URL carries the model and the prompt, so a link reproduces the view:
-//! `?model=<preset id or GGUF URL>&chat=...&system=...` or `&raw=...`, plus `track`, `answer`,
-//! `precision`, `lens_workers`.
+//! The page URL carries the model and the question, so a link reproduces the view:
+//! `?model=<preset id or GGUF URL>` plus the question's pairs (`loupe_protocol::query`: `chat`,
+//! `system` or `raw`, `track`, `answer`, `precision`, ...) and `lens_workers`.
 
+use loupe_protocol::query::{from_query, to_query};
+use loupe_protocol::Question;
 use web_sys::UrlSearchParams;
 
+/// At most this many extra lens workers, whatever a link asks.
+pub const MAX_LENS_WORKERS: usize = 3;
+
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct UrlState {
+pub struct Link {
     pub model: Option<String>,
-    pub chat: Option<String>,
-    pub system: Option<String>,
-    pub raw: Option<String>,
-    pub track: Option<String>,
-    pub answer: Option<usize>,
-    pub precision: Option<String>,
+    pub question: Option<Question>,
     /// Extra lens workers (`lens_workers`); absent = decided from the number of cores.
     pub lens_workers: Option<usize>,
+    /// What could not be read and was replaced by a default.
+    pub notes: Vec<String>,
 }
 
-fn params() -> Option<UrlSearchParams> {
-    let search = web_sys::window()?.location().search().ok()?;
-    UrlSearchParams::new_with_str(&search).ok()
-}
-
-pub fn read() -> UrlState {
-    let Some(p) = params() else { return UrlState::default() };
-    let get = |k: &str| p.get(k).filter(|v| !v.is_empty());
-    UrlState {
-        model: get("model"),
-        chat: get("chat"),
-        system: get("system"),
-        raw: get("raw"),
-        track: get("track"),
-        answer: get("answer").and_then(|v| v.parse().ok()),
-        precision: get("precision"),
-        lens_workers: get("lens_workers").and_then(|v| v.parse().ok()),
-    }
-}
-
-pub fn write(s: &UrlState) {
-    let Ok(p) = UrlSearchParams::new() else { return };
-    let set = |k: &str, v: &Option<String>| {
-        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-            p.set(k, v);
+pub fn read() -> Link {
+    let pairs = current_pairs();
+    let get = |k: &str| pairs.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| v.clone());
+    let (question, mut notes) = from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let lens_workers = get("lens_workers").and_then(|v| match v.parse::<usize>() {
+        Ok(n) => Some(n.min(MAX_LENS_WORKERS)),
+        Err(_) => {
+            notes.push(format!("lens_workers `{v}` is not a number"));
+            None
         }
-    };
-    set("model", &s.model);
-    set("chat", &s.chat);
-    set("system", &s.system);
-    set("raw", &s.raw);
-    set("track", &s.track);
-    set("answer", &s.answer.filter(|&n| n > 0).map(|n| n.to_string()));
-    set("precision", &s.precision);
-    set("lens_workers", &s.lens_workers.map(|n| n.to_string()));
+    });
+    Link { model: get("model"), question, lens_workers, notes }
+}
+
+fn current_pairs() -> Vec<(String, String)> {
+    let Some(search) = web_sys::window().and_then(|w| w.location().search().ok()) else { return Vec::new() };
+    let Ok(params) = UrlSearchParams::new_with_str(&search) else { return Vec::new() };
+    let Ok(Some(entries)) = js_sys::try_iter(&params.entries()) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pair = js_sys::Array::from(&entry);
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
+}
+
+pub fn write(model: &str, question: &Question, lens_workers: Option<usize>) {
+    let Ok(p) = UrlSearchParams::new() else { return };
+    if !model.is_empty() {
+        p.set("model", model);
+    }
+    for (key, value) in to_query(question) {
+        p.set(key, &value);
+    }
+    if let Some(n) = lens_workers {
+        p.set("lens_workers", &n.to_string());
+    }
     let query: String = p.to_string().into();
     if let Some(w) = web_sys::window() {
         let path = w.location().pathname().unwrap_or_default();
-        let _ = w.history().and_then(|h| h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&format!("{path}?{query}"))));
+        let url = format!("{path}?{query}");
+        let _ = w.history().and_then(|h| h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url)));
     }
 }

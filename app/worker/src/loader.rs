@@ -9,10 +9,23 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, Response};
 
+/// Why a load did not produce bytes.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The user cancelled the download.
+    Cancelled,
+    Failed(String),
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> Self {
+        LoadError::Failed(message)
+    }
+}
+
 const CACHE_NAME: &str = "loupe-models-v1";
 /// The size header stored with each cached model, for the storage list.
 const SIZE_HEADER: &str = "x-loupe-bytes";
-
 
 thread_local! {
     static DOWNLOAD: RefCell<Option<web_sys::AbortController>> = const { RefCell::new(None) };
@@ -38,7 +51,7 @@ pub fn abort_download() {
 }
 
 /// The bytes at `url`, and whether they came from the cache.
-pub async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool), String> {
+pub async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool), LoadError> {
     let cache = open_cache().await;
     if let Some(cache) = &cache {
         let hit = JsFuture::from(cache.match_with_str(url)).await.map_err(js_error)?;
@@ -55,7 +68,7 @@ pub async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool), String> {
     Ok((bytes, false))
 }
 
-async fn download(url: &str) -> Result<Vec<u8>, String> {
+async fn download(url: &str) -> Result<Vec<u8>, LoadError> {
     let controller = web_sys::AbortController::new().map_err(js_error)?;
     let init = web_sys::RequestInit::new();
     init.set_signal(Some(&controller.signal()));
@@ -65,28 +78,32 @@ async fn download(url: &str) -> Result<Vec<u8>, String> {
     result
 }
 
-async fn read_body(url: &str, init: &web_sys::RequestInit) -> Result<Vec<u8>, String> {
+async fn read_body(url: &str, init: &web_sys::RequestInit) -> Result<Vec<u8>, LoadError> {
     let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, init))
         .await
         .map_err(|e| format!("download failed ({}); check the address and your connection", js_error(e)))?
         .dyn_into()
         .map_err(js_error)?;
     if !response.ok() {
-        return Err(format!("download failed: HTTP {} {} for {url}", response.status(), response.status_text()));
+        return Err(format!("download failed: HTTP {} {} for {url}", response.status(), response.status_text()).into());
     }
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(t) = total.filter(|&t| t > MAX_MODEL_BYTES) {
         abort_download();
-        return Err(too_large(t));
+        return Err(too_large(t).into());
     }
-    let body = response.body().ok_or("the server sent no body")?;
+    let body = response.body().ok_or_else(|| "the server sent no body".to_string())?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
     let mut last_report = 0.0;
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| {
             let msg = js_error(e);
-            if msg.to_lowercase().contains("abort") { "cancelled".to_string() } else { format!("download interrupted: {msg}") }
+            if msg.to_lowercase().contains("abort") {
+                LoadError::Cancelled
+            } else {
+                LoadError::Failed(format!("download interrupted: {msg}"))
+            }
         })?;
         if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
             break;
@@ -97,7 +114,7 @@ async fn read_body(url: &str, init: &web_sys::RequestInit) -> Result<Vec<u8>, St
         value.copy_to(&mut bytes[start..]);
         if bytes.len() as u64 > MAX_MODEL_BYTES {
             abort_download();
-            return Err(too_large(bytes.len() as u64));
+            return Err(too_large(bytes.len() as u64).into());
         }
         let now = crate::transport::now_seconds();
         if now - last_report > 0.1 {
@@ -124,10 +141,10 @@ async fn store(cache: &Cache, url: &str, bytes: &[u8]) {
     }
 }
 
-pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, LoadError> {
     let size = file.size() as u64;
     if size > MAX_MODEL_BYTES {
-        return Err(too_large(size));
+        return Err(too_large(size).into());
     }
     post(&Event::Progress { loaded: 0, total: Some(size), stage: "reading the file".into() });
     let buffer = JsFuture::from(file.array_buffer()).await.map_err(js_error)?;

@@ -1,9 +1,10 @@
-//! Loupe's Web Worker. It moves messages and bytes: requests arrive as JSON, the model arrives as a
-//! URL (downloaded here, kept in the browser's Cache Storage) or a dropped `File`; the lens engine
-//! does the math; results stream back as JSON events. Long work is cut into steps with a yield to
-//! the event loop between them, so a Cancel message is seen within one step.
+//! `loupe-worker`: Loupe's Web Worker. It moves messages and bytes: `Request`s arrive as JSON
+//! (`transport.rs`), the model arrives as a URL (downloaded and kept in Cache Storage by `loader.rs`)
+//! or a dropped `File`; the engine (`loupe_lens::Engine`) does the math in `runner.rs` jobs, and
+//! `Event`s stream back. Long work is cut into steps with a yield to the event loop between them, so
+//! a Cancel is seen within one step. The same program serves as a lens helper (`lens_pool.rs`).
 
-mod helpers;
+mod lens_pool;
 mod loader;
 mod runner;
 mod transport;
@@ -18,7 +19,7 @@ fn main() {
         // A message from a coordinating worker: this worker is a lens helper.
         if let Some(json) = js_sys::Reflect::get(&data, &"helper".into()).ok().and_then(|v| v.as_string()) {
             let bytes = js_sys::Reflect::get(&data, &"bytes".into()).unwrap_or(JsValue::UNDEFINED);
-            return helpers::handle(&json, bytes);
+            return lens_pool::handle(&json, bytes);
         }
         match transport::read_request(&data) {
             Ok((request, file)) => dispatch(request, file),
@@ -33,14 +34,14 @@ fn main() {
 fn dispatch(request: Request, file: Option<web_sys::File>) {
     match request {
         Request::Cancel => runner::cancel(),
-        Request::Configure { lens_workers } => helpers::configure(lens_workers),
+        Request::Configure { lens_workers } => lens_pool::configure(lens_workers),
         Request::LoadUrl { url, name } => wasm_bindgen_futures::spawn_local(runner::load_url(url, name)),
         Request::LoadFile { name } => match file {
             Some(file) => wasm_bindgen_futures::spawn_local(runner::load_file(file, name)),
             None => transport::post(&Event::Error { run: None, message: "no file came with the request".into() }),
         },
-        Request::Tokenize { run, prompt } => runner::tokenize(run, prompt),
-        Request::Run { run, prompt, options } => wasm_bindgen_futures::spawn_local(runner::run(run, prompt, options)),
+        Request::Preview { question } => runner::preview(question),
+        Request::Run { run, question } => wasm_bindgen_futures::spawn_local(runner::run(run, question)),
         Request::ListCache => wasm_bindgen_futures::spawn_local(loader::post_cache_list()),
         Request::ClearCache { url } => wasm_bindgen_futures::spawn_local(async move {
             if let Err(message) = loader::clear(url.as_deref()).await {

@@ -19,10 +19,8 @@ pub fn post(event: &Event) {
 
 /// The page sends `{ json: string, file?: File }`.
 pub fn read_request(data: &JsValue) -> Result<(Request, Option<web_sys::File>), String> {
-    let json = Reflect::get(data, &"json".into())
-        .ok()
-        .and_then(|v| v.as_string())
-        .ok_or("a message without a request")?;
+    let json =
+        Reflect::get(data, &"json".into()).ok().and_then(|v| v.as_string()).ok_or("a message without a request")?;
     let request = serde_json::from_str(&json).map_err(|e| format!("unreadable request: {e}"))?;
     let file = Reflect::get(data, &"file".into()).ok().and_then(|f| f.dyn_into::<web_sys::File>().ok());
     Ok((request, file))

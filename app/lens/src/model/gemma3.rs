@@ -79,7 +79,13 @@ impl Gemma3 {
 }
 
 impl Blocks for Gemma3 {
-    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+    fn forward(
+        &mut self,
+        ids: &[u32],
+        start: usize,
+        p: Precision,
+        rows: &mut Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let h = &self.h;
         let mut x = (self.embed.lookup(ids)?.unsqueeze(0)? * (h.d_model as f64).sqrt())?;
         if let Some(rows) = rows.as_deref_mut() {
@@ -87,11 +93,8 @@ impl Blocks for Gemma3 {
         }
         let scale = 1.0 / (h.head_dim as f64).sqrt();
         for b in self.blocks.iter_mut() {
-            let (rotary, window) = if b.sliding {
-                (&self.local_rotary, Some(self.window))
-            } else {
-                (&self.global_rotary, None)
-            };
+            let (rotary, window) =
+                if b.sliding { (&self.local_rotary, Some(self.window)) } else { (&self.global_rotary, None) };
             let n = b.attn_norm.forward(&x)?;
             let q = b.q_norm.forward(&split_heads(&b.q.forward(&n, p)?, h.n_heads, h.head_dim)?)?;
             let k = b.k_norm.forward(&split_heads(&b.k.forward(&n, p)?, h.n_kv_heads, h.head_dim)?)?;

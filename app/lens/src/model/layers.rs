@@ -4,7 +4,7 @@
 use crate::error::{LensError, Result};
 use crate::gguf::GgufFile;
 use crate::Precision;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,26 +25,6 @@ pub fn table_rows(table: &QTensor, rows: Range<usize>) -> Result<QTensor> {
 /// Dequantizes rows `rows` of a 2-D quantized table without touching the others.
 pub fn dequantize_rows(table: &QTensor, rows: Range<usize>) -> Result<Tensor> {
     Ok(table_rows(table, rows)?.dequantize(&Device::Cpu)?)
-}
-
-/// Every tensor type, indexed by `dtype_code`, so a table can travel between workers as bytes.
-const DTYPES: [GgmlDType; 15] = [
-    GgmlDType::F32, GgmlDType::F16, GgmlDType::BF16, GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q5_0,
-    GgmlDType::Q5_1, GgmlDType::Q8_0, GgmlDType::Q8_1, GgmlDType::Q2K, GgmlDType::Q3K, GgmlDType::Q4K,
-    GgmlDType::Q5K, GgmlDType::Q6K, GgmlDType::Q8K,
-];
-
-pub fn dtype_code(dtype: GgmlDType) -> u32 {
-    DTYPES.iter().position(|&d| d == dtype).unwrap_or(0) as u32
-}
-
-/// A 2-D table `[rows, d]` from its raw bytes (`QTensor::data`) and `dtype_code`.
-pub fn table_from_bytes(code: u32, bytes: &[u8], rows: usize, d: usize) -> Result<QTensor> {
-    let dtype = *DTYPES.get(code as usize).ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {code}")))?;
-    if rows.checked_mul(d / dtype.block_size() * dtype.type_size()) != Some(bytes.len()) || d % dtype.block_size() != 0 {
-        return Err(LensError::InvalidRequest(format!("{} bytes are not a [{rows}, {d}] {dtype:?} table", bytes.len())));
-    }
-    Ok(qtensor_from_ggml(dtype, bytes, vec![rows, d], &Device::Cpu)?)
 }
 
 /// A table of vectors looked up by token id, kept quantized (the embedding, the unembedding).
@@ -205,6 +185,10 @@ impl KvCache {
         self.k.as_ref().map(|k| k.dim(2).unwrap_or(0)).unwrap_or(0)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn clear(&mut self) {
         self.k = None;
         self.v = None;
@@ -238,7 +222,15 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, window: Option<u
     attend_in_chunks(q, k, v, start, window, scale, QUERY_CHUNK)
 }
 
-fn attend_in_chunks(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, window: Option<usize>, scale: f64, chunk: usize) -> Result<Tensor> {
+fn attend_in_chunks(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    start: usize,
+    window: Option<usize>,
+    scale: f64,
+    chunk: usize,
+) -> Result<Tensor> {
     let (_, n_heads, seq, _) = q.dims4()?;
     let n_kv = k.dim(1)?;
     let (k, v) = if n_kv == n_heads {
@@ -289,7 +281,6 @@ pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
 pub fn silu(x: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::ops::silu(x)?)
 }
-
 
 #[cfg(test)]
 mod tests {

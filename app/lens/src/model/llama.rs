@@ -1,7 +1,7 @@
 //! Llama-family decoder (`llama`: Llama 2/3, SmolLM2, TinyLlama; `qwen2`: Qwen2/2.5).
 //!
 //! Qwen2 is this same forward with biases on q/k/v and the half-split rotary layout, so both share
-//! one file rather than two copies that could drift apart.
+//! one file rather than two copies that could drift apart; `Variant` names what differs.
 //!
 //! x = embed(ids)
 //! per block: x += W_o · attn(rope(W_q·norm(x)), rope(W_k·norm(x)), W_v·norm(x));
@@ -27,6 +27,19 @@ struct Block {
     cache: KvCache,
 }
 
+/// What distinguishes the architectures this file covers.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    pub qkv_bias: bool,
+    pub rope: RopeStyle,
+}
+
+impl Variant {
+    /// llama.cpp permutes Llama's q/k weights into the interleaved rotary layout.
+    pub const LLAMA: Variant = Variant { qkv_bias: false, rope: RopeStyle::Interleaved };
+    pub const QWEN2: Variant = Variant { qkv_bias: true, rope: RopeStyle::Halves };
+}
+
 pub struct Llama {
     embed: QuantizedTable,
     blocks: Vec<Block>,
@@ -35,9 +48,9 @@ pub struct Llama {
 }
 
 impl Llama {
-    pub fn load(g: &GgufFile, h: Hyper, embed: QuantizedTable, qkv_bias: bool) -> Result<Self> {
+    pub fn load(g: &GgufFile, h: Hyper, embed: QuantizedTable, variant: Variant) -> Result<Self> {
         let (d, hd) = (h.d_model, h.head_dim);
-        let style = if qkv_bias { RopeStyle::Halves } else { RopeStyle::Interleaved };
+        let qkv_bias = variant.qkv_bias;
         // Llama 3.1+ files carry their frequency stretch as a tensor.
         let divisors = if g.has_tensor("rope_freqs.weight") {
             let t = g.tensor("rope_freqs.weight", &[hd / 2])?;
@@ -45,7 +58,7 @@ impl Llama {
         } else {
             None
         };
-        let rotary = Rotary::new(hd, h.rope_base, h.context, style, divisors.as_deref(), h.rope_scale)?;
+        let rotary = Rotary::new(hd, h.rope_base, h.context, variant.rope, divisors.as_deref(), h.rope_scale)?;
         let blocks = (0..h.n_layers)
             .map(|i| {
                 let p = format!("blk.{i}");
@@ -68,7 +81,13 @@ impl Llama {
 }
 
 impl Blocks for Llama {
-    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut Option<&mut Vec<Tensor>>) -> Result<Tensor> {
+    fn forward(
+        &mut self,
+        ids: &[u32],
+        start: usize,
+        p: Precision,
+        rows: &mut Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
         let h = &self.h;
         let mut x = self.embed.lookup(ids)?.unsqueeze(0)?;
         if let Some(rows) = rows.as_deref_mut() {

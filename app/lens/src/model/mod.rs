@@ -35,7 +35,13 @@ pub struct Hyper {
 pub trait Blocks: Send {
     /// Runs `ids` at positions `start..`; when `rows` is given, pushes the embedding output and
     /// every block's output (each `[ids.len(), d]`). Returns the last block's output.
-    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut Option<&mut Vec<Tensor>>) -> Result<Tensor>;
+    fn forward(
+        &mut self,
+        ids: &[u32],
+        start: usize,
+        p: Precision,
+        rows: &mut Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor>;
     fn cached_len(&self) -> usize;
     fn clear_cache(&mut self);
 }
@@ -72,7 +78,12 @@ impl Model {
         let d_model = positive("embedding_length")?;
         let head_dim = match g.opt_usize(&key("attention.key_length"))? {
             Some(v) if v > 0 && v <= SANE_LIMIT => v,
-            Some(v) => return Err(LensError::BadMetadata { key: key("attention.key_length"), why: format!("{v} is out of range") }),
+            Some(v) => {
+                return Err(LensError::BadMetadata {
+                    key: key("attention.key_length"),
+                    why: format!("{v} is out of range"),
+                })
+            }
             None => d_model / n_heads,
         };
         let n_kv_heads = match g.opt_usize(&key("attention.head_count_kv"))? {
@@ -122,8 +133,8 @@ impl Model {
         let final_norm = RmsNorm::load(g, "output_norm", d_model, hyper.eps)?;
         let final_softcap = g.opt_f32(&key("final_logit_softcapping"))?.filter(|c| *c > 0.0);
         let blocks: Box<dyn Blocks> = match arch.as_str() {
-            "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, false)?),
-            "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, true)?),
+            "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::LLAMA)?),
+            "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN2)?),
             "gemma3" => Box::new(gemma3::Gemma3::load(g, hyper.clone(), embed)?),
             _ => unreachable!("checked against SUPPORTED_ARCHITECTURES"),
         };

@@ -16,7 +16,8 @@ pub const SUPPORTED_PRE: &[&str] =
     &["default", "gpt2", "smollm", "qwen2", "deepseek-r1-qwen", "llama-bpe", "llama3", "llama-v3"];
 
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+const QWEN2_SPLIT: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 pub struct ByteLevelBpe {
     tokenizer: tokenizers::Tokenizer,
@@ -37,15 +38,9 @@ impl ByteLevelBpe {
             .collect::<Result<Vec<_>>>()?;
         // Llama 3's own tokenizer takes a whole pre-token that is in the vocabulary as is.
         let llama3 = matches!(pre, "llama-bpe" | "llama3" | "llama-v3");
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .ignore_merges(llama3)
-            .build()
-            .map_err(err)?;
+        let bpe = BPE::builder().vocab_and_merges(vocab, merges).ignore_merges(llama3).build().map_err(err)?;
         let split = |re: &str| -> Result<PreTokenizerWrapper> {
-            Ok(Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(err)?
-                .into())
+            Ok(Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false).map_err(err)?.into())
         };
         let bytes_only: PreTokenizerWrapper = ByteLevel::new(false, true, false).into();
         let gpt2: PreTokenizerWrapper = ByteLevel::new(false, true, true).into();
@@ -68,10 +63,7 @@ impl ByteLevelBpe {
     }
 
     pub fn encode(&self, text: &str, offset: usize, out: &mut Vec<Encoded>) -> Result<()> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| LensError::Tokenizer(e.to_string()))?;
+        let enc = self.tokenizer.encode(text, false).map_err(|e| LensError::Tokenizer(e.to_string()))?;
         for (&id, &(a, b)) in enc.get_ids().iter().zip(enc.get_offsets()) {
             out.push(Encoded { id, span: offset + a..offset + b });
         }

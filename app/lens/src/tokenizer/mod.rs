@@ -24,8 +24,9 @@ const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 pub const SUPPORTED_PRE_TOKENIZERS: &[&str] = byte_level::SUPPORTED_PRE;
 
 enum Engine {
-    ByteLevel(byte_level::ByteLevelBpe),
-    SentencePiece(spm::SentencePieceBpe),
+    // Boxed: both hold large tables inline, and the two sizes differ a lot.
+    ByteLevel(Box<byte_level::ByteLevelBpe>),
+    SentencePiece(Box<spm::SentencePieceBpe>),
 }
 
 pub struct Tokenizer {
@@ -52,19 +53,14 @@ pub struct Encoded {
 impl Tokenizer {
     pub fn from_gguf(g: &GgufFile) -> Result<Self> {
         let kind = g.string("tokenizer.ggml.model")?.to_string();
-        let pieces: Vec<String> =
-            g.string_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
+        let pieces: Vec<String> = g.string_array("tokenizer.ggml.tokens")?.into_iter().map(str::to_owned).collect();
         if pieces.is_empty() {
             return Err(LensError::Tokenizer("the vocabulary is empty".into()));
         }
         let types = if g.has("tokenizer.ggml.token_type") {
             let t = g.i32_array("tokenizer.ggml.token_type")?;
             if t.len() != pieces.len() {
-                return Err(LensError::Tokenizer(format!(
-                    "{} token types for {} tokens",
-                    t.len(),
-                    pieces.len()
-                )));
+                return Err(LensError::Tokenizer(format!("{} token types for {} tokens", t.len(), pieces.len())));
             }
             t
         } else {
@@ -73,10 +69,9 @@ impl Tokenizer {
         let token_id = |key: &str| -> Result<Option<u32>> {
             match g.opt_usize(key)? {
                 Some(id) if id < pieces.len() => Ok(Some(id as u32)),
-                Some(id) => Err(LensError::Tokenizer(format!(
-                    "`{key}` is {id}, outside the vocabulary of {}",
-                    pieces.len()
-                ))),
+                Some(id) => {
+                    Err(LensError::Tokenizer(format!("`{key}` is {id}, outside the vocabulary of {}", pieces.len())))
+                }
                 None => Ok(None),
             }
         };
@@ -90,7 +85,7 @@ impl Tokenizer {
                 let pre = g.opt_string("tokenizer.ggml.pre")?.unwrap_or("default");
                 let merges = g.string_array("tokenizer.ggml.merges")?;
                 (
-                    Engine::ByteLevel(byte_level::ByteLevelBpe::new(&pieces, &merges, pre)?),
+                    Engine::ByteLevel(Box::new(byte_level::ByteLevelBpe::new(&pieces, &merges, pre)?)),
                     false,
                     &[TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED],
                 )
@@ -102,21 +97,17 @@ impl Tokenizer {
                     vec![0.0; pieces.len()]
                 };
                 if scores.len() != pieces.len() {
-                    return Err(LensError::Tokenizer(format!(
-                        "{} scores for {} tokens",
-                        scores.len(),
-                        pieces.len()
-                    )));
+                    return Err(LensError::Tokenizer(format!("{} scores for {} tokens", scores.len(), pieces.len())));
                 }
                 let add_space_prefix = g.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
                 (
-                    Engine::SentencePiece(spm::SentencePieceBpe::new(
+                    Engine::SentencePiece(Box::new(spm::SentencePieceBpe::new(
                         &pieces,
                         &scores,
                         &types,
                         unk,
                         add_space_prefix,
-                    )),
+                    ))),
                     true,
                     &[TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED],
                 )

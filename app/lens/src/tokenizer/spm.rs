@@ -67,11 +67,7 @@ impl SentencePieceBpe {
             }
             ids.entry(spelled).or_insert(i as u32);
         }
-        let rank = if gemma {
-            (0..pieces.len()).map(|i| -(i as f32)).collect()
-        } else {
-            scores.to_vec()
-        };
+        let rank = if gemma { (0..pieces.len()).map(|i| -(i as f32)).collect() } else { scores.to_vec() };
         Self { ids, rank, bytes, unk, add_space_prefix }
     }
 

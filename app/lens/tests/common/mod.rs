@@ -92,7 +92,9 @@ impl TinyGguf {
             ("tokenizer.ggml.merges".into(), strings(merges)),
         ];
         let q = |shape: &[usize], seed: u64, dtype: GgmlDType| QTensor::quantize(&random(shape, seed), dtype).unwrap();
-        let ones = |n: usize| QTensor::quantize(&Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+        let ones = |n: usize| {
+            QTensor::quantize(&Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap()
+        };
         let f32 = GgmlDType::F32;
         let tensors = vec![
             ("token_embd.weight".into(), q(&[vocab, D], 1, GgmlDType::Q8_0)),
@@ -122,10 +124,7 @@ impl TinyGguf {
         }
         let mut g = Self::llama(tokens, types, merges, "gpt2", context);
         g.set("tokenizer.ggml.eos_token_id", Value::U32(260));
-        g.set(
-            "tokenizer.chat_template",
-            Value::String(loupe_lens::template::CHATML.into()),
-        );
+        g.set("tokenizer.chat_template", Value::String(loupe_lens::template::CHATML.into()));
         g
     }
 

@@ -1,15 +1,15 @@
-//! Splitting the lens across cores. The model worker starts helper workers (this same program),
-//! gives each a slice of the unembedding's vocabulary once per model, and for every row group sends
-//! them the final-normed cells; each returns its `LensPartial`, and partials merge into the lens.
+//! The pool of lens helper workers. The model worker starts helpers (this same program), gives each
+//! a slice of the unembedding's vocabulary once per model, and for every row group sends them the
+//! final-normed cells; each returns its `LensPartial`, and partials merge into the lens. This file
+//! only moves headers and bytes (`loupe_lens::lens::wire` knows what they mean).
 //! Plain workers and messages: no SharedArrayBuffer, so no special headers on the static host.
 //!
 //! Helper side: `handle` answers the coordinator's messages inside a helper.
 
 use crate::transport::scope;
-use candle_core::{Device, Tensor};
 use js_sys::{Float32Array, Reflect, Uint8Array};
-use loupe_lens::lens::{LensInput, LensPartial, VocabSlice};
-use loupe_lens::model::layers::{dtype_code, table_from_bytes, table_rows};
+use loupe_lens::lens::wire::{InputHeader, OwnedVocabSlice, SliceHeader};
+use loupe_lens::lens::{LensInput, LensPartial};
 use loupe_lens::{Engine, LensError, LensJob};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -27,10 +27,10 @@ const MIN_CORES_FOR_HELPERS: usize = 4;
 /// Coordinator → helper, as JSON in the `helper` field; bytes ride in `bytes`.
 #[derive(Serialize, Deserialize)]
 enum ToHelper {
-    /// `bytes`: the raw rows `first_id..first_id + rows` of the unembedding.
-    Init { first_id: usize, rows: usize, d: usize, dtype: u32, softcap: Option<f32> },
-    /// `bytes`: the final-normed cells `[n_rows · n_pos, d]` as f32.
-    Lens { n_rows: usize, n_pos: usize, top_k: usize, track: Vec<u32>, tracked_logits: Vec<f32> },
+    /// `bytes`: the helper's rows of the unembedding.
+    Init(SliceHeader),
+    /// `bytes`: the final-normed cells of a row group, as f32.
+    Lens(InputHeader),
 }
 
 /// Helper → coordinator.
@@ -117,9 +117,6 @@ thread_local! {
     static HELPERS: RefCell<Vec<Rc<Helper>>> = const { RefCell::new(Vec::new()) };
     /// The coordinator's own share of the vocabulary.
     static OWN: RefCell<Range<usize>> = const { RefCell::new(0..usize::MAX) };
-}
-
-thread_local! {
     static CONFIGURED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
@@ -130,14 +127,18 @@ pub fn configure(helpers: Option<usize>) {
 
 fn helper_count() -> usize {
     let cores = scope().navigator().hardware_concurrency() as usize;
-    CONFIGURED.with(|c| c.get()).unwrap_or(if cores >= MIN_CORES_FOR_HELPERS { (cores - 1).min(MAX_HELPERS) } else { 0 })
+    CONFIGURED.with(|c| c.get()).unwrap_or(if cores >= MIN_CORES_FOR_HELPERS {
+        (cores - 1).min(MAX_HELPERS)
+    } else {
+        0
+    })
 }
 
 /// Starts helpers for a newly loaded model and hands each its vocabulary slice; returns how many
 /// run. Without helpers (few cores, or a failure) the coordinator decodes the whole vocabulary.
 pub async fn start(engine: &Engine) -> usize {
     HELPERS.with(|h| h.borrow_mut().clear());
-    let vocab = engine.model.unembedding.rows();
+    let vocab = engine.vocab_size();
     OWN.with(|o| *o.borrow_mut() = 0..vocab);
     let wanted = helper_count();
     if wanted == 0 {
@@ -145,8 +146,6 @@ pub async fn start(engine: &Engine) -> usize {
     }
     let parts = wanted + 1;
     let cut = |i: usize| vocab * i / parts;
-    let table = &engine.model.unembedding.table;
-    let d = table.shape().dims()[1];
     let mut started = Vec::new();
     for i in 1..parts {
         let Ok(mut helper) = Helper::spawn() else { break };
@@ -155,10 +154,8 @@ pub async fn start(engine: &Engine) -> usize {
         if helper.next().await.is_err() {
             break;
         }
-        let Ok(rows) = table_rows(table, helper.vocab.clone()) else { break };
-        let Ok(data) = rows.data() else { break };
-        let init = ToHelper::Init { first_id: helper.vocab.start, rows: helper.vocab.len(), d, dtype: dtype_code(table.dtype()), softcap: engine.model.final_softcap };
-        helper.send(&init, &Uint8Array::from(&data[..]).into());
+        let Ok((header, bytes)) = engine.vocab_slice_bytes(helper.vocab.clone()) else { break };
+        helper.send(&ToHelper::Init(header), &Uint8Array::from(&bytes[..]).into());
         match helper.reply().await {
             Ok(FromHelper::Initialized) => started.push(Rc::new(helper)),
             _ => break,
@@ -180,19 +177,11 @@ pub async fn start(engine: &Engine) -> usize {
 /// whose helper fails is decoded here instead.
 pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> Result<LensPartial, LensError> {
     let helpers: Vec<Rc<Helper>> = HELPERS.with(|h| h.borrow().clone());
-    let vocab = engine.model.unembedding.rows();
     let own = OWN.with(|o| o.borrow().clone());
-    let slice = VocabSlice::of(&engine.model);
     if !helpers.is_empty() {
-        let input = &job.input;
-        let cells = Float32Array::from(&input.normed.flatten_all()?.to_vec1::<f32>()?[..]);
-        let message = ToHelper::Lens {
-            n_rows: input.n_rows,
-            n_pos: input.n_pos,
-            top_k: input.top_k,
-            track: input.track.clone(),
-            tracked_logits: input.tracked_logits.clone(),
-        };
+        let (header, cells) = job.input.to_wire()?;
+        let cells = Float32Array::from(&cells[..]);
+        let message = ToHelper::Lens(header);
         for h in &helpers {
             h.send(&message, &cells);
         }
@@ -200,11 +189,11 @@ pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> 
         // otherwise the helpers may only start when it finishes.
         crate::transport::yield_now().await;
     }
-    let mut whole = LensPartial::compute(&job.input, &slice, own.start..own.end.min(vocab), cancel)?;
+    let mut whole = engine.compute_part(job, own, cancel)?;
     for h in &helpers {
         let part = match h.reply().await {
             Ok(FromHelper::Partial(p)) => p,
-            _ => LensPartial::compute(&job.input, &slice, h.vocab.clone(), cancel)?,
+            _ => engine.compute_part(job, h.vocab.clone(), cancel)?,
         };
         whole.merge(&part)?;
     }
@@ -214,33 +203,31 @@ pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> 
 // ---------- helper side ----------
 
 thread_local! {
-    static SLICE: RefCell<Option<(candle_core::quantized::QTensor, usize, Option<f32>)>> = const { RefCell::new(None) };
+    static SLICE: RefCell<Option<OwnedVocabSlice>> = const { RefCell::new(None) };
 }
 
 fn reply(message: &FromHelper) {
-    let _ = scope().post_message(&serde_json::to_string(message).unwrap().into());
+    // An unencodable reply arrives empty; the coordinator then decodes that slice itself.
+    let json = serde_json::to_string(message).unwrap_or_default();
+    let _ = scope().post_message(&json.into());
 }
 
 /// Answers one coordinator message (this worker is a helper).
 pub fn handle(json: &str, bytes: JsValue) {
     let result = (|| -> Result<FromHelper, String> {
         match serde_json::from_str::<ToHelper>(json).map_err(|e| e.to_string())? {
-            ToHelper::Init { first_id, rows, d, dtype, softcap } => {
-                let data = Uint8Array::new(&bytes).to_vec();
-                let table = table_from_bytes(dtype, &data, rows, d).map_err(|e| e.to_string())?;
-                SLICE.with(|s| *s.borrow_mut() = Some((table, first_id, softcap)));
+            ToHelper::Init(header) => {
+                let slice = OwnedVocabSlice::from_bytes(&header, &Uint8Array::new(&bytes).to_vec())
+                    .map_err(|e| e.to_string())?;
+                SLICE.with(|s| *s.borrow_mut() = Some(slice));
                 Ok(FromHelper::Initialized)
             }
-            ToHelper::Lens { n_rows, n_pos, top_k, track, tracked_logits } => SLICE.with(|s| {
+            ToHelper::Lens(header) => SLICE.with(|s| {
                 let s = s.borrow();
-                let (table, first_id, softcap) = s.as_ref().ok_or("no vocabulary slice yet")?;
-                let cells: Vec<f32> = Float32Array::new(&bytes).to_vec();
-                let d = table.shape().dims()[1];
-                let normed = Tensor::from_vec(cells, (n_rows * n_pos, d), &Device::Cpu).map_err(|e| e.to_string())?;
-                let input = LensInput { normed, n_rows, n_pos, top_k, track, tracked_logits };
-                let slice = VocabSlice { table, first_id: *first_id, softcap: *softcap };
-                let rows = table.shape().dims()[0];
-                LensPartial::compute(&input, &slice, 0..rows, &|| false).map(FromHelper::Partial).map_err(|e| e.to_string())
+                let slice = s.as_ref().ok_or("no vocabulary slice yet")?;
+                let input =
+                    LensInput::from_wire(header, Float32Array::new(&bytes).to_vec()).map_err(|e| e.to_string())?;
+                slice.compute(&input).map(FromHelper::Partial).map_err(|e| e.to_string())
             }),
         }
     })();

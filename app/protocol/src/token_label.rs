@@ -1,5 +1,5 @@
-//! Token strings as the figure shows them: a leading space as `_`, newlines and tabs escaped,
-//! long tokens cut with `...`. Always plain text (drawn with fillText or set as text nodes).
+//! Token strings as people read them, the same in the page, its exports and the command line:
+//! a leading space as `_`, newlines and tabs escaped, long tokens cut with `...`. Always plain text.
 
 pub fn display(text: &str) -> String {
     let mut s = text.replace('\n', "\\n").replace('\t', "\\t").replace('\r', "\\r");
@@ -24,23 +24,6 @@ pub fn fit(text: &str, max_chars: usize) -> String {
     s.chars().take(max_chars - 3).collect::<String>() + "..."
 }
 
-/// Escapes text for SVG/XML output.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,8 +32,8 @@ mod tests {
     fn shows_spaces_newlines_and_cuts() {
         assert_eq!(display(" Canberra"), "_Canberra");
         assert_eq!(display("\n\n"), "\\n\\n");
+        assert_eq!(display(""), "∅");
         assert_eq!(fit(" internationalization", 8), "_inte...");
         assert_eq!(fit("abc", 8), "abc");
-        assert_eq!(xml_escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&apos;");
     }
 }

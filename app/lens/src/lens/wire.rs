@@ -1,0 +1,129 @@
+//! The lens split across workers, as plain bytes: a slice of the unembedding's vocabulary (sent
+//! once per model), and the final-normed cells of a row group (sent per group). A worker that holds
+//! a `OwnedVocabSlice` computes the `LensPartial` of its slice; partials merge in the coordinator.
+//! Workers only move these bytes and headers; every tensor detail stays here.
+
+use super::{LensInput, LensPartial, VocabSlice};
+use crate::error::{LensError, Result};
+use crate::model::layers::table_rows;
+use crate::model::Model;
+use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// Every tensor type, by its index here, so a table can travel as bytes plus a number.
+const DTYPES: [GgmlDType; 15] = [
+    GgmlDType::F32,
+    GgmlDType::F16,
+    GgmlDType::BF16,
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q5_0,
+    GgmlDType::Q5_1,
+    GgmlDType::Q8_0,
+    GgmlDType::Q8_1,
+    GgmlDType::Q2K,
+    GgmlDType::Q3K,
+    GgmlDType::Q4K,
+    GgmlDType::Q5K,
+    GgmlDType::Q6K,
+    GgmlDType::Q8K,
+];
+
+/// What accompanies the bytes of a vocabulary slice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SliceHeader {
+    pub first_id: usize,
+    pub rows: usize,
+    pub d: usize,
+    dtype: u32,
+    softcap: Option<f32>,
+}
+
+/// Rows `range` of a model's unembedding, still quantized, as a header and raw bytes.
+pub fn vocab_slice_bytes(model: &Model, range: Range<usize>) -> Result<(SliceHeader, Vec<u8>)> {
+    let table = &model.unembedding.table;
+    let d = table.shape().dims2()?.1;
+    let part = table_rows(table, range.clone())?;
+    let dtype = DTYPES.iter().position(|&t| t == table.dtype()).unwrap_or(0) as u32;
+    let header = SliceHeader { first_id: range.start, rows: range.len(), d, dtype, softcap: model.final_softcap };
+    Ok((header, part.data()?.into_owned()))
+}
+
+/// A vocabulary slice held by a helper worker.
+pub struct OwnedVocabSlice {
+    table: QTensor,
+    first_id: usize,
+    softcap: Option<f32>,
+}
+
+impl OwnedVocabSlice {
+    pub fn from_bytes(h: &SliceHeader, bytes: &[u8]) -> Result<Self> {
+        let dtype = *DTYPES
+            .get(h.dtype as usize)
+            .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", h.dtype)))?;
+        let row_bytes = (h.d / dtype.block_size()).checked_mul(dtype.type_size());
+        if !h.d.is_multiple_of(dtype.block_size()) || row_bytes.and_then(|r| r.checked_mul(h.rows)) != Some(bytes.len())
+        {
+            return Err(LensError::InvalidRequest(format!(
+                "{} bytes are not a [{}, {}] {dtype:?} table",
+                bytes.len(),
+                h.rows,
+                h.d
+            )));
+        }
+        let table = qtensor_from_ggml(dtype, bytes, vec![h.rows, h.d], &Device::Cpu)?;
+        Ok(Self { table, first_id: h.first_id, softcap: h.softcap })
+    }
+
+    /// The accumulators of this slice for a row group.
+    pub fn compute(&self, input: &LensInput) -> Result<LensPartial> {
+        let slice = VocabSlice { table: &self.table, first_id: self.first_id, softcap: self.softcap };
+        LensPartial::compute(input, &slice, 0..slice.rows(), &|| false)
+    }
+}
+
+/// What accompanies the cells of a row group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputHeader {
+    n_rows: usize,
+    n_pos: usize,
+    d: usize,
+    top_k: usize,
+    track: Vec<u32>,
+    tracked_logits: Vec<f32>,
+}
+
+impl LensInput {
+    /// The input as a header and its final-normed cells `[n_rows · n_pos, d]`.
+    pub fn to_wire(&self) -> Result<(InputHeader, Vec<f32>)> {
+        let header = InputHeader {
+            n_rows: self.n_rows,
+            n_pos: self.n_pos,
+            d: self.normed.dim(1)?,
+            top_k: self.top_k,
+            track: self.track.clone(),
+            tracked_logits: self.tracked_logits.clone(),
+        };
+        Ok((header, self.normed.flatten_all()?.to_vec1::<f32>()?))
+    }
+
+    pub fn from_wire(h: InputHeader, cells: Vec<f32>) -> Result<Self> {
+        let n_cells = h.n_rows.checked_mul(h.n_pos).filter(|&n| n > 0);
+        let fits = n_cells.and_then(|n| n.checked_mul(h.d)) == Some(cells.len())
+            && n_cells.and_then(|n| n.checked_mul(h.track.len())) == Some(h.tracked_logits.len());
+        if !fits {
+            return Err(LensError::InvalidRequest("lens cells of the wrong size".into()));
+        }
+        let normed = Tensor::from_vec(cells, (h.n_rows * h.n_pos, h.d), &Device::Cpu)?;
+        Ok(Self {
+            normed,
+            n_rows: h.n_rows,
+            n_pos: h.n_pos,
+            top_k: h.top_k,
+            track: h.track,
+            tracked_logits: h.tracked_logits,
+        })
+    }
+}

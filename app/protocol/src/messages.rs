@@ -1,0 +1,144 @@
+//! The messages between the page and its worker (JSON both ways; a dropped file travels beside a
+//! request as a `File` handle), and what the page learns of a loaded model.
+
+use crate::question::Question;
+use crate::report::{LensGrid, Sequence, Timings, TokenInfo};
+use serde::{Deserialize, Serialize};
+
+/// Identifies one run, so events of an older run can be told apart and dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RunId(pub u64);
+
+/// Page → worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// How many extra workers share the lens (none = decide from the number of cores). Takes
+    /// effect at the next model load.
+    Configure {
+        lens_workers: Option<usize>,
+    },
+    /// Load from the browser's model store, else download (with progress) and store.
+    LoadUrl {
+        url: String,
+        name: String,
+    },
+    /// Load the `File` that accompanies this message (never uploaded anywhere).
+    LoadFile {
+        name: String,
+    },
+    /// Render and tokenize only, so the tokens show while the user types. Answered by `Preview`.
+    Preview {
+        question: Question,
+    },
+    /// Tokenize, optionally answer, then stream the lens rows.
+    Run {
+        run: RunId,
+        question: Question,
+    },
+    /// Stop the current download or run at the next checkpoint.
+    Cancel,
+    ListCache,
+    /// Delete one stored model, or all when `url` is none.
+    ClearCache {
+        url: Option<String>,
+    },
+}
+
+/// What the worker knows of the loaded model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    /// Where it came from: a URL, or `local file NAME`.
+    pub source: String,
+    /// The file name, as reports record it.
+    pub file: String,
+    pub architecture: String,
+    pub n_rows: usize,
+    pub d_model: usize,
+    pub vocab: usize,
+    pub context: usize,
+    pub bytes: u64,
+    /// "file" when the GGUF carries a chat template, else the built-in that will be used.
+    pub template: String,
+    pub from_cache: bool,
+    /// Workers decoding the vocabulary in parallel (1 = the model worker alone).
+    pub lens_threads: usize,
+}
+
+/// A model kept in the browser's storage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CachedModel {
+    pub url: String,
+    pub bytes: u64,
+}
+
+/// Worker → page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// The worker's wasm is initialised; earlier messages would have been lost.
+    Ready,
+    Progress {
+        loaded: u64,
+        total: Option<u64>,
+        stage: String,
+    },
+    ModelLoaded {
+        info: ModelInfo,
+    },
+    /// The loaded model was dropped (to make room for a new one that then may fail).
+    Unloaded,
+    /// The tokens of a `Preview`, or why the text cannot be tokenized yet.
+    Preview {
+        tokens: Vec<TokenInfo>,
+        error: Option<String>,
+    },
+    /// The sequence being lensed (the prompt, then again with the answer).
+    Sequence {
+        run: RunId,
+        sequence: Sequence,
+    },
+    AnswerToken {
+        run: RunId,
+        token: TokenInfo,
+    },
+    /// Tracked strings resolved to tokens, before the rows arrive.
+    Tracked {
+        run: RunId,
+        tokens: Vec<TokenInfo>,
+    },
+    /// Rows `first_row..first_row + rows.n_rows` of the grid.
+    Rows {
+        run: RunId,
+        first_row: usize,
+        rows: LensGrid,
+    },
+    Done {
+        run: RunId,
+        timings: Timings,
+    },
+    /// A run, or a load when `run` is none, stopped at the user's request.
+    Cancelled {
+        run: Option<RunId>,
+    },
+    /// A run failed, or a load or storage request when `run` is none.
+    Error {
+        run: Option<RunId>,
+        message: String,
+    },
+    CacheList {
+        entries: Vec<CachedModel>,
+    },
+}
+
+/// Largest model file Loupe accepts: wasm32 memory ends at 4 GiB, and loading holds the file and the
+/// parsed tensors at once.
+pub const MAX_MODEL_BYTES: u64 = 1_600_000_000;
+
+/// Why a file of `bytes` is refused.
+pub fn too_large_message(bytes: u64) -> String {
+    format!(
+        "this model is {:.2} GB; a browser tab's WebAssembly memory (4 GB, shared by the file and the loaded weights) holds models up to {:.1} GB. Pick a smaller or more quantized file.",
+        bytes as f64 / 1e9,
+        MAX_MODEL_BYTES as f64 / 1e9
+    )
+}

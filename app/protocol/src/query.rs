@@ -1,0 +1,145 @@
+//! A `Question` as URL query pairs, so a link reproduces a run:
+//! `chat=...&system=...` or `raw=...`, plus `template`, `template_jinja`, `precision`, `top_k`,
+//! `track`, `answer`, `temperature`, `top_p`, `seed`. Defaults are left out. Reading clamps numbers
+//! into range and reports what it could not read, so a garbled link still opens a sensible view.
+
+use crate::question::{Precision, Prompt, Question, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K};
+
+/// The query pairs of a question (values unencoded; the caller URL-encodes them).
+pub fn to_query(q: &Question) -> Vec<(&'static str, String)> {
+    let d = Question::default();
+    let mut out = Vec::new();
+    match &q.prompt {
+        Prompt::Chat { user, system } => {
+            out.push(("chat", user.clone()));
+            if let Some(s) = system.as_ref().filter(|s| !s.is_empty()) {
+                out.push(("system", s.clone()));
+            }
+        }
+        Prompt::Raw { raw } => out.push(("raw", raw.clone())),
+    }
+    match &q.template {
+        TemplateChoice::FromFile => {}
+        TemplateChoice::Builtin(name) => out.push(("template", name.clone())),
+        TemplateChoice::Custom(source) => out.push(("template_jinja", source.clone())),
+    }
+    if q.precision != d.precision {
+        out.push(("precision", q.precision.name().into()));
+    }
+    if q.top_k != d.top_k {
+        out.push(("top_k", q.top_k.to_string()));
+    }
+    if !q.track.is_empty() {
+        out.push(("track", q.track_list()));
+    }
+    if q.answer_tokens != d.answer_tokens {
+        out.push(("answer", q.answer_tokens.to_string()));
+    }
+    if q.sampling != d.sampling {
+        out.push(("temperature", q.sampling.temperature.to_string()));
+        out.push(("top_p", q.sampling.top_p.to_string()));
+        out.push(("seed", q.sampling.seed.to_string()));
+    }
+    out
+}
+
+/// A question from query pairs (decoded). Returns none when the pairs hold no prompt at all; the
+/// notes say which values were out of range or unreadable (and were replaced).
+pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Option<Question>, Vec<String>) {
+    let mut q = Question::default();
+    let mut notes = Vec::new();
+    let (mut chat, mut system, mut raw) = (None, None, None);
+    for (key, value) in pairs {
+        match key {
+            "chat" => chat = Some(value.to_string()),
+            "system" => system = Some(value.to_string()).filter(|s| !s.is_empty()),
+            "raw" => raw = Some(value.to_string()),
+            "template" => q.template = TemplateChoice::Builtin(value.to_string()),
+            "template_jinja" => q.template = TemplateChoice::Custom(value.to_string()),
+            "precision" => match Precision::parse(value) {
+                Some(p) => q.precision = p,
+                None => notes.push(format!("precision `{value}` is not exact or fast")),
+            },
+            "top_k" => q.top_k = number(key, value, 1, MAX_TOP_K, q.top_k, &mut notes),
+            "answer" => q.answer_tokens = number(key, value, 0, MAX_ANSWER_TOKENS, 0, &mut notes),
+            "track" => q.track = Question::parse_track_list(value),
+            "temperature" => q.sampling.temperature = number(key, value, 0.0, 10.0, 0.0, &mut notes),
+            "top_p" => q.sampling.top_p = number(key, value, 0.01, 1.0, 1.0, &mut notes),
+            "seed" => q.sampling.seed = number(key, value, 0, u64::MAX, 0, &mut notes),
+            _ => {}
+        }
+    }
+    q.prompt = match (chat, raw) {
+        (Some(user), _) => Prompt::Chat { user, system },
+        (None, Some(raw)) => Prompt::Raw { raw },
+        (None, None) => return (None, notes),
+    };
+    (Some(q), notes)
+}
+
+/// `value` parsed and clamped into `lo..=hi`; unreadable values fall back to `default`.
+fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
+    key: &str,
+    value: &str,
+    lo: T,
+    hi: T,
+    default: T,
+    notes: &mut Vec<String>,
+) -> T {
+    match value.trim().parse::<T>() {
+        Ok(v) if v < lo => {
+            notes.push(format!("{key} {value} raised to {lo}"));
+            lo
+        }
+        Ok(v) if v > hi => {
+            notes.push(format!("{key} {value} lowered to {hi}"));
+            hi
+        }
+        Ok(v) => v,
+        Err(_) => {
+            notes.push(format!("{key} `{value}` is not a number"));
+            default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::question::Sampling;
+
+    fn round_trip(q: &Question) -> Question {
+        let pairs = to_query(q);
+        let (back, notes) = from_query(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+        assert!(notes.is_empty(), "{notes:?}");
+        back.unwrap()
+    }
+
+    #[test]
+    fn questions_survive_the_url() {
+        let q = Question {
+            prompt: Prompt::Chat { user: "What is the capital of Australia?".into(), system: Some("Be brief.".into()) },
+            template: TemplateChoice::Builtin("chatml".into()),
+            precision: Precision::Fast,
+            top_k: 7,
+            track: vec![" Canberra".into(), " Sydney".into()],
+            answer_tokens: 12,
+            sampling: Sampling { temperature: 0.7, top_p: 0.9, seed: 3 },
+        };
+        assert_eq!(round_trip(&q), q);
+        let raw = Question { prompt: Prompt::raw("The Eiffel Tower is in"), ..Default::default() };
+        assert_eq!(round_trip(&raw), raw);
+        assert_eq!(to_query(&raw), vec![("raw", "The Eiffel Tower is in".to_string())]);
+    }
+
+    #[test]
+    fn garbled_links_are_clamped_and_noted() {
+        let (q, notes) = from_query([("chat", "hi"), ("answer", "999999"), ("top_k", "x"), ("precision", "turbo")]);
+        let q = q.unwrap();
+        assert_eq!(q.answer_tokens, MAX_ANSWER_TOKENS);
+        assert_eq!(q.top_k, 5);
+        assert_eq!(q.precision, Precision::Exact);
+        assert_eq!(notes.len(), 3);
+        assert!(from_query([("answer", "3")]).0.is_none());
+    }
+}

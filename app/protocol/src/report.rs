@@ -1,0 +1,239 @@
+//! The result: a `LensReport` is the one shape of a lens result, built once and shared by the page
+//! (which fills it as rows stream in), its JSON export, and the `loupe` tool's `--json`.
+//! `docs/report-schema.md` documents its JSON. Field names follow the Hugging Face reference files
+//! (`model`, `prompt`, `text`, `ids`, `tokens`, `n_rows`, `entropy`, `top_ids`, `top_probs`,
+//! `top_tokens`), so the three sources compare key by key. Matrices are `[row][position]`, row 0
+//! being the embedding output and the last row the model's own output.
+
+use crate::question::Question;
+use serde::{Deserialize, Serialize};
+
+/// One token of the sequence as the figure's x-axis needs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: u32,
+    /// The vocabulary's own spelling (`Ġthe`, `▁the`, `<|im_start|>`).
+    pub piece: String,
+    /// The text the token stands for (` the`); bytes that are not whole UTF-8 show as U+FFFD.
+    pub text: String,
+    /// A control token of the tokenizer (`<|im_start|>`, `<bos>`, `<end_of_turn>`).
+    pub special: bool,
+    /// Written by the chat template rather than by a message: role names, separators, control tokens.
+    pub template: bool,
+}
+
+/// The tokens being lensed: the prompt as rendered and tokenized, then the model's answer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// The exact text that was tokenized (after the chat template), answer included.
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// Vocabulary spellings of `ids`, as in the reference files.
+    pub tokens: Vec<String>,
+    pub token_info: Vec<TokenInfo>,
+    /// The template that rendered the prompt ("file", a built-in name, "custom"); none for raw text.
+    pub template_used: Option<String>,
+    /// Tokens of the prompt; the rest are the model's answer.
+    pub prompt_len: usize,
+}
+
+impl Sequence {
+    pub fn new(text: String, token_info: Vec<TokenInfo>, template_used: Option<String>) -> Self {
+        let ids = token_info.iter().map(|t| t.id).collect();
+        let tokens = token_info.iter().map(|t| t.piece.clone()).collect();
+        let prompt_len = token_info.len();
+        Self { text, ids, tokens, token_info, template_used, prompt_len }
+    }
+
+    /// Appends answer tokens; `decoded` is their text (decoded together, so multi-byte characters
+    /// split across tokens come out whole).
+    pub fn push_answer(&mut self, answer: Vec<TokenInfo>, decoded: &str) {
+        for t in answer {
+            self.ids.push(t.id);
+            self.tokens.push(t.piece.clone());
+            self.token_info.push(t);
+        }
+        self.text.push_str(decoded);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Probability and rank of one token the user asked to follow, in every cell.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrackedToken {
+    pub id: u32,
+    pub piece: String,
+    pub text: String,
+    pub prob: Vec<Vec<f32>>,
+    /// 1 = the most probable token of that cell.
+    pub rank: Vec<Vec<u32>>,
+}
+
+/// The logit lens of a sequence, or of a group of its rows while they stream: every cell decoded
+/// through the final norm and the unembedding.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LensGrid {
+    pub n_rows: usize,
+    pub n_positions: usize,
+    /// Entropy of the decoded next-token distribution, in nats.
+    pub entropy: Vec<Vec<f32>>,
+    pub top_ids: Vec<Vec<Vec<u32>>>,
+    pub top_probs: Vec<Vec<Vec<f32>>>,
+    /// Vocabulary spellings of `top_ids`.
+    pub top_tokens: Vec<Vec<Vec<String>>>,
+    /// Text of `top_ids`, for labels (` Sydney` where `top_tokens` has `ĠSydney`).
+    pub top_texts: Vec<Vec<Vec<String>>>,
+    /// KL(last row ‖ this row) in nats: how far this layer's guess is from the model's answer.
+    pub kl_to_last: Vec<Vec<f32>>,
+    pub tracked: Vec<TrackedToken>,
+}
+
+impl LensGrid {
+    /// A grid of `n_rows` rows still to come (each empty until `put_rows` fills it).
+    pub fn pending(n_rows: usize, n_positions: usize, tracked: Vec<TrackedToken>) -> Self {
+        let tracked = tracked
+            .into_iter()
+            .map(|t| TrackedToken { prob: vec![Vec::new(); n_rows], rank: vec![Vec::new(); n_rows], ..t })
+            .collect();
+        Self {
+            n_rows,
+            n_positions,
+            entropy: vec![Vec::new(); n_rows],
+            top_ids: vec![Vec::new(); n_rows],
+            top_probs: vec![Vec::new(); n_rows],
+            top_tokens: vec![Vec::new(); n_rows],
+            top_texts: vec![Vec::new(); n_rows],
+            kl_to_last: vec![Vec::new(); n_rows],
+            tracked,
+        }
+    }
+
+    /// Whether row `r` holds its values.
+    pub fn has_row(&self, r: usize) -> bool {
+        self.entropy.get(r).is_some_and(|row| !row.is_empty())
+    }
+
+    pub fn rows_done(&self) -> usize {
+        (0..self.n_rows).filter(|&r| self.has_row(r)).count()
+    }
+
+    /// Copies the rows of `part` (a grid of rows `first_row..`) into place.
+    pub fn put_rows(&mut self, first_row: usize, part: LensGrid) -> Result<(), String> {
+        if part.n_positions != self.n_positions || first_row + part.n_rows > self.n_rows {
+            return Err(format!(
+                "rows {first_row}..{} of {} positions do not fit a grid of {} rows and {} positions",
+                first_row + part.n_rows,
+                part.n_positions,
+                self.n_rows,
+                self.n_positions
+            ));
+        }
+        fn place<T>(into: &mut [T], first: usize, from: Vec<T>) {
+            for (i, v) in from.into_iter().enumerate() {
+                into[first + i] = v;
+            }
+        }
+        place(&mut self.entropy, first_row, part.entropy);
+        place(&mut self.top_ids, first_row, part.top_ids);
+        place(&mut self.top_probs, first_row, part.top_probs);
+        place(&mut self.top_tokens, first_row, part.top_tokens);
+        place(&mut self.top_texts, first_row, part.top_texts);
+        place(&mut self.kl_to_last, first_row, part.kl_to_last);
+        for (mine, theirs) in self.tracked.iter_mut().zip(part.tracked) {
+            place(&mut mine.prob, first_row, theirs.prob);
+            place(&mut mine.rank, first_row, theirs.rank);
+        }
+        Ok(())
+    }
+}
+
+/// Seconds spent in each stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub load: f64,
+    pub forward: f64,
+    pub lens: f64,
+}
+
+/// A whole lens result: which model, the question, the sequence, and the grid.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LensReport {
+    /// The model's file name.
+    pub model: String,
+    pub architecture: String,
+    #[serde(flatten)]
+    pub question: Question,
+    #[serde(flatten)]
+    pub sequence: Sequence,
+    #[serde(flatten)]
+    pub grid: LensGrid,
+    pub timings: Timings,
+}
+
+impl LensReport {
+    pub fn complete(&self) -> bool {
+        self.grid.n_rows > 0 && self.grid.rows_done() == self.grid.n_rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::question::Prompt;
+
+    fn row_grid(n_rows: usize, value: f32) -> LensGrid {
+        LensGrid {
+            n_rows,
+            n_positions: 2,
+            entropy: vec![vec![value; 2]; n_rows],
+            top_ids: vec![vec![vec![1]; 2]; n_rows],
+            top_probs: vec![vec![vec![0.5]; 2]; n_rows],
+            top_tokens: vec![vec![vec!["a".into()]; 2]; n_rows],
+            top_texts: vec![vec![vec!["a".into()]; 2]; n_rows],
+            kl_to_last: vec![vec![0.0; 2]; n_rows],
+            tracked: vec![TrackedToken {
+                id: 1,
+                prob: vec![vec![0.5; 2]; n_rows],
+                rank: vec![vec![1; 2]; n_rows],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn rows_stream_into_place() {
+        let mut g = LensGrid::pending(3, 2, vec![TrackedToken { id: 1, ..Default::default() }]);
+        assert_eq!(g.rows_done(), 0);
+        g.put_rows(1, row_grid(2, 7.0)).unwrap();
+        assert!(!g.has_row(0) && g.has_row(1) && g.has_row(2));
+        assert_eq!(g.entropy[2], vec![7.0, 7.0]);
+        assert_eq!(g.tracked[0].rank[1], vec![1, 1]);
+        assert!(g.put_rows(2, row_grid(2, 1.0)).is_err());
+    }
+
+    #[test]
+    fn report_json_has_the_reference_keys() {
+        let r = LensReport {
+            question: Question { prompt: Prompt::chat("hi"), ..Default::default() },
+            grid: row_grid(1, 1.0),
+            ..Default::default()
+        };
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        for key in
+            ["model", "prompt", "text", "ids", "tokens", "n_rows", "entropy", "top_ids", "top_probs", "top_tokens"]
+        {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert_eq!(v["prompt"], serde_json::json!({"chat": "hi"}));
+        assert_eq!(v["precision"], "exact");
+        let back: LensReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+    }
+}

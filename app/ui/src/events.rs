@@ -1,0 +1,108 @@
+//! What the page does with each worker event. Events of an older run are dropped, so a slow reply
+//! can never change the figure of the current one.
+
+use crate::figure_data::FigureData;
+use crate::layout::default_range;
+use crate::presets;
+use crate::state::{now_ms, AppState, Progress, MAGNIFIED_WINDOW};
+use crate::worker_client;
+use leptos::prelude::*;
+use loupe_protocol::{Event, Request};
+
+impl AppState {
+    pub(crate) fn on_event(&self, event: Event) {
+        let current = self.figure.with_untracked(|f| f.run);
+        match event {
+            Event::Ready => self.on_ready(),
+            Event::Progress { loaded, total, stage } => self.progress.update(|p| {
+                let started_ms = p.as_ref().map(|p| p.started_ms).unwrap_or_else(now_ms);
+                *p = Some(Progress { stage, loaded, total, started_ms });
+            }),
+            Event::ModelLoaded { info } => {
+                self.loading.set(false);
+                self.progress.set(None);
+                if info.from_cache {
+                    self.notice.set(Some(format!("{} loaded from browser storage", info.name)));
+                }
+                self.model.set(Some(info));
+                worker_client::send(&Request::ListCache);
+                if self.autorun.get_untracked() {
+                    self.autorun.set(false);
+                    self.run();
+                } else {
+                    self.preview_tokens();
+                }
+            }
+            Event::Unloaded => self.model.set(None),
+            // A half-typed prompt that does not tokenize yet (`error` is set): keep the last tokens.
+            Event::Preview { tokens, error: None } => self.preview.set(tokens),
+            Event::Sequence { run, sequence } if run == current => {
+                let n = sequence.len();
+                self.preview.set(sequence.token_info.clone());
+                self.figure.update(|f| f.set_sequence(sequence));
+                self.range.set(default_range(n, MAGNIFIED_WINDOW));
+            }
+            Event::AnswerToken { run, token } if run == current => {
+                self.figure.update(|f| f.push_answer_token(token));
+                let n = self.figure.with_untracked(FigureData::n_positions);
+                self.range.set(default_range(n, MAGNIFIED_WINDOW));
+            }
+            Event::Tracked { run, tokens } if run == current => self.figure.update(|f| f.set_tracked(tokens)),
+            Event::Rows { run, first_row, rows } if run == current => {
+                let mut failed = None;
+                self.figure.update(|f| failed = f.put_rows(first_row, rows).err());
+                if let Some(e) = failed {
+                    self.error.set(Some(format!("the worker sent rows that do not fit the figure: {e}")));
+                }
+            }
+            Event::Done { run, timings } if run == current => {
+                self.running.set(false);
+                self.figure.update(|f| {
+                    f.done = true;
+                    f.report.timings = timings;
+                });
+            }
+            Event::Cancelled { run } if run.is_none() || run == Some(current) => {
+                self.running.set(false);
+                if run.is_none() {
+                    self.loading.set(false);
+                    self.progress.set(None);
+                }
+                self.notice.set(Some("cancelled".into()));
+            }
+            Event::Error { run, message } if run.is_none() || run == Some(current) => {
+                self.running.set(false);
+                if run.is_none() {
+                    self.loading.set(false);
+                    self.progress.set(None);
+                }
+                self.error.set(Some(message));
+            }
+            Event::CacheList { entries } => self.cache.set(entries),
+            _ => {} // events of an older run
+        }
+    }
+
+    /// The worker is up: configure it, then load the model of the link, the last source (after a
+    /// restart), or the default.
+    fn on_ready(&self) {
+        worker_client::send(&Request::Configure { lens_workers: self.lens_workers });
+        worker_client::send(&Request::ListCache);
+        if self.source.with_value(Option::is_some) {
+            return self.load_source();
+        }
+        let key = self.model_key.get_untracked();
+        match presets::find(&key) {
+            Some(p) => self.load_url(key.clone(), p.url.into(), p.name.into()),
+            None if key.contains("://") || key.ends_with(".gguf") => {
+                let name = key.rsplit('/').next().unwrap_or("model").to_string();
+                self.load_url(key.clone(), key, name)
+            }
+            None => {
+                let p = presets::find(presets::DEFAULT_ID).expect("the default preset exists");
+                self.notice.set(Some(format!("unknown model `{key}` in the link; loading the default")));
+                self.load_url(p.id.into(), p.url.into(), p.name.into());
+            }
+        }
+    }
+}

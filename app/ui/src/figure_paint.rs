@@ -1,0 +1,147 @@
+//! The figure drawn once, against `Painter`: the magnified range (coloured cells labelled with their
+//! top-1 token, layer numbers, the prompt/answer divider, the chosen column), the token axis with
+//! chat-template tokens boxed, and the colour legend. The screen, the SVG and the PNG all come from
+//! these functions.
+
+use crate::figure_data::{FigureData, Metric};
+use crate::layout::{self, Layout};
+use crate::paint::{Anchor, Baseline, Font, Painter, Text};
+use crate::scale::{css, text_colour, Scale};
+use loupe_protocol::token_label::fit;
+
+pub const TEMPLATE_COLOUR: &str = "#c25e00";
+pub const ANSWER_COLOUR: &str = "#0b5394";
+pub const INK: &str = "#111";
+pub const LEGEND_H: f64 = 50.0;
+/// Legend width in exports and beside the magnified view.
+pub const LEGEND_W: f64 = 320.0;
+
+/// The magnified range with its axis.
+pub fn magnified(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scale, column: Option<usize>) {
+    p.fill_rect(0.0, 0.0, l.width, l.height(), "#fff");
+    let chars = l.label_chars();
+    for r in 0..l.n_rows {
+        let y = l.y(r);
+        for pos in l.start..l.end {
+            let colour = scale.colour(fig.value(scale.metric, r, pos));
+            let x = l.x(pos);
+            p.fill_rect(x, y, l.cell_w + 0.5, layout::ROW_H + 0.5, &css(colour));
+            if let Some(top) = fig.top1_text(r, pos).filter(|_| l.labelled()) {
+                p.text(&Text {
+                    x: x + l.cell_w / 2.0,
+                    y: y + layout::ROW_H / 2.0 + 0.5,
+                    text: &fit(top, chars),
+                    font: Font::LABEL,
+                    colour: text_colour(colour),
+                    anchor: Anchor::Middle,
+                    baseline: Baseline::Middle,
+                });
+            }
+        }
+    }
+    // Layer numbers: every row when they fit, the ends always.
+    let every = if l.n_rows > 40 { 5 } else { 1 };
+    for r in (0..l.n_rows).filter(|&r| r % every == 0 || r + 1 == l.n_rows) {
+        let label = layout::row_label(r);
+        p.text(&Text {
+            x: layout::LEFT - 6.0,
+            y: l.y(r) + layout::ROW_H / 2.0,
+            text: &label,
+            font: Font::LABEL,
+            colour: "#333",
+            anchor: Anchor::End,
+            baseline: Baseline::Middle,
+        });
+    }
+    let prompt_len = fig.prompt_len();
+    if prompt_len > l.start && prompt_len < l.end {
+        let x = l.x(prompt_len);
+        p.line((x, layout::TOP), (x, l.grid_bottom() + 6.0), "#000", 2.0, false);
+    }
+    if let Some(c) = column.filter(|&c| c >= l.start && c < l.end) {
+        p.stroke_rect(l.x(c) + 1.0, layout::TOP + 1.0, l.cell_w - 2.0, l.grid_bottom() - layout::TOP - 2.0, INK, 2.0);
+    }
+    axis(p, l, fig);
+}
+
+/// Tokens under their columns, rotated; template tokens boxed so the dummy positions stand out,
+/// the answer's tokens in blue.
+fn axis(p: &mut dyn Painter, l: &Layout, fig: &FigureData) {
+    let every = (12.0 / l.cell_w).ceil().max(1.0) as usize;
+    let prompt_len = fig.prompt_len();
+    for pos in (l.start..l.end).filter(|pos| (pos - l.start).is_multiple_of(every)) {
+        let Some(t) = fig.tokens().get(pos) else { continue };
+        let label = fit(&t.text, 14);
+        let colour = if t.template {
+            TEMPLATE_COLOUR
+        } else if pos >= prompt_len && prompt_len > 0 {
+            ANSWER_COLOUR
+        } else {
+            INK
+        };
+        let w = Font::LABEL.width(&label);
+        p.rotated(l.x(pos) + l.cell_w / 2.0, l.grid_bottom() + 6.0, -60.0, &mut |p| {
+            if t.template {
+                p.stroke_rect(-w - 3.0, -7.0, w + 5.0, 14.0, TEMPLATE_COLOUR, 1.0);
+            }
+            p.text(&Text {
+                x: 0.0,
+                y: 0.0,
+                text: &label,
+                font: Font::LABEL,
+                colour,
+                anchor: Anchor::End,
+                baseline: Baseline::Middle,
+            });
+        });
+    }
+}
+
+/// The colour bar with ticks and title; for entropy, ln V (the uniform distribution) is marked,
+/// at the bar's end with an arrow when it lies beyond the range.
+pub fn legend(p: &mut dyn Painter, x0: f64, y0: f64, width: f64, scale: &Scale, ln_vocab: Option<f32>) {
+    let (top, bar_h) = (y0 + 16.0, 12.0);
+    fn title(text: &str, x: f64, y: f64, anchor: Anchor) -> Text<'_> {
+        Text { x, y, text, font: Font::TITLE, colour: INK, anchor, baseline: Baseline::Alphabetic }
+    }
+    p.text(&title(&scale.title, x0, y0 + 11.0, Anchor::Start));
+    let steps = 96;
+    for i in 0..steps {
+        let t = i as f32 / (steps - 1) as f32;
+        let w = width / steps as f64;
+        p.fill_rect(x0 + i as f64 * w, top, w + 0.4, bar_h, &css(scale.bar_colour(t)));
+    }
+    p.stroke_rect(x0, top, width, bar_h, "#555", 1.0);
+    for (v, label) in scale.ticks() {
+        let x = x0 + scale.along(v) as f64 * width;
+        p.line((x, top + bar_h), (x, top + bar_h + 4.0), "#555", 1.0, false);
+        p.text(&Text {
+            x,
+            y: top + bar_h + 15.0,
+            text: &label,
+            font: Font::LEGEND,
+            colour: INK,
+            anchor: Anchor::Middle,
+            baseline: Baseline::Alphabetic,
+        });
+    }
+    if let (Metric::Entropy, Some(ln_v)) = (scale.metric, ln_vocab) {
+        let x = x0 + (ln_v / scale.max).min(1.0) as f64 * width;
+        p.line((x, top - 3.0), (x, top + bar_h + 3.0), "#000", 2.0, false);
+        let arrow = if ln_v > scale.max { " →" } else { "" };
+        p.text(&title(&format!("ln V = {ln_v:.2}{arrow}"), x0 + width, y0 + 11.0, Anchor::End));
+    }
+}
+
+/// The magnified range with its legend below: what the exports show.
+pub fn composite(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scale) -> f64 {
+    let height = composite_height(l);
+    p.fill_rect(0.0, 0.0, l.width, height, "#fff");
+    magnified(p, l, fig, scale, None);
+    legend(p, layout::LEFT, l.height() + 10.0, LEGEND_W.min(l.width - layout::LEFT - 20.0), scale, fig.ln_vocab());
+    height
+}
+
+pub fn composite_height(l: &Layout) -> f64 {
+    l.height() + 10.0 + LEGEND_H + 10.0
+}

@@ -1,0 +1,203 @@
+//! The page's state (every signal, in one `Copy` struct handed to components by context) and the
+//! actions the controls call: load a model, run, cancel, preview tokens. What happens when the
+//! worker answers is in `events.rs`.
+
+use crate::figure_data::{FigureData, Metric};
+use crate::question_form::QuestionForm;
+use crate::url_state::{self, Link};
+use crate::worker_client;
+use leptos::prelude::*;
+use loupe_protocol::{CachedModel, Event, ModelInfo, Request, RunId, TokenInfo};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Positions shown in the magnified view by default.
+pub const MAGNIFIED_WINDOW: usize = 40;
+/// How long a Cancel may take before the worker is restarted instead (it is inside one long step).
+const CANCEL_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub stage: String,
+    pub loaded: u64,
+    pub total: Option<u64>,
+    /// `performance.now()` when the transfer started, for the speed.
+    pub started_ms: f64,
+}
+
+/// Where the current model came from, to load it again after the worker restarts.
+#[derive(Clone)]
+pub enum ModelSource {
+    Url { url: String, name: String },
+    File(web_sys::File),
+}
+
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub model: RwSignal<Option<ModelInfo>>,
+    /// Preset id or URL of the model, for the page URL.
+    pub model_key: RwSignal<String>,
+    pub progress: RwSignal<Option<Progress>>,
+    pub loading: RwSignal<bool>,
+    pub running: RwSignal<bool>,
+    pub error: RwSignal<Option<String>>,
+    pub notice: RwSignal<Option<String>>,
+    pub figure: RwSignal<FigureData>,
+    pub preview: RwSignal<Vec<TokenInfo>>,
+    pub cache: RwSignal<Vec<CachedModel>>,
+    pub form: QuestionForm,
+    pub metric: RwSignal<Metric>,
+    pub vmax: RwSignal<f32>,
+    pub range: RwSignal<(usize, usize)>,
+    pub column: RwSignal<Option<usize>>,
+    pub(crate) next_run: RwSignal<u64>,
+    /// Counts model loads, so a stale cancel deadline cannot stop a newer one.
+    pub(crate) load_epoch: RwSignal<u64>,
+    /// Run as soon as a model is loaded (a shared link).
+    pub(crate) autorun: RwSignal<bool>,
+    pub(crate) lens_workers: Option<usize>,
+    pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
+}
+
+pub fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+}
+
+fn absolute(url: &str) -> String {
+    let base = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+    web_sys::Url::new_with_base(url, &base).map(|u| u.href()).unwrap_or_else(|_| url.to_string())
+}
+
+impl AppState {
+    pub fn new(link: &Link) -> Self {
+        Self {
+            model: RwSignal::new(None),
+            model_key: RwSignal::new(link.model.clone().unwrap_or_else(|| crate::presets::DEFAULT_ID.into())),
+            progress: RwSignal::new(None),
+            loading: RwSignal::new(false),
+            running: RwSignal::new(false),
+            error: RwSignal::new(None),
+            notice: RwSignal::new((!link.notes.is_empty()).then(|| format!("in the link: {}", link.notes.join("; ")))),
+            figure: RwSignal::new(FigureData::default()),
+            preview: RwSignal::new(Vec::new()),
+            cache: RwSignal::new(Vec::new()),
+            form: QuestionForm::new(link.question.as_ref()),
+            metric: RwSignal::new(Metric::Entropy),
+            vmax: RwSignal::new(10.0),
+            range: RwSignal::new((0, 0)),
+            column: RwSignal::new(None),
+            next_run: RwSignal::new(1),
+            load_epoch: RwSignal::new(0),
+            autorun: RwSignal::new(link.question.is_some()),
+            lens_workers: link.lens_workers,
+            source: StoredValue::new_local(None),
+        }
+    }
+
+    /// Loads a model by URL (a preset or any GGUF address).
+    pub fn load_url(&self, key: String, url: String, name: String) {
+        self.model_key.set(key);
+        self.source.set_value(Some(ModelSource::Url { url: absolute(&url), name }));
+        self.load_source();
+    }
+
+    pub fn load_file(&self, file: web_sys::File) {
+        if file.size() as u64 > loupe_protocol::MAX_MODEL_BYTES {
+            self.error.set(Some(loupe_protocol::too_large_message(file.size() as u64)));
+            return;
+        }
+        self.model_key.set(String::new());
+        self.source.set_value(Some(ModelSource::File(file)));
+        self.load_source();
+    }
+
+    /// (Re)loads the current model source, if any.
+    pub(crate) fn load_source(&self) {
+        let Some(source) = self.source.get_value() else { return };
+        self.load_epoch.update(|e| *e += 1);
+        self.error.set(None);
+        self.notice.set(None);
+        self.loading.set(true);
+        self.progress.set(Some(Progress { stage: "starting".into(), loaded: 0, total: None, started_ms: now_ms() }));
+        match source {
+            ModelSource::Url { url, name } => worker_client::send(&Request::LoadUrl { url, name }),
+            ModelSource::File(file) => worker_client::send_file(&Request::LoadFile { name: file.name() }, &file),
+        }
+    }
+
+    pub fn run(&self) {
+        let Some(model) = self.model.get_untracked() else {
+            self.error.set(Some("load a model first".into()));
+            return;
+        };
+        if self.loading.get_untracked() || self.running.get_untracked() {
+            return;
+        }
+        let question = self.form.question();
+        if let Err(e) = question.validate() {
+            self.error.set(Some(e));
+            return;
+        }
+        let run = RunId(self.next_run.get_untracked());
+        self.next_run.set(run.0 + 1);
+        self.error.set(None);
+        self.notice.set(None);
+        self.running.set(true);
+        self.column.set(None);
+        if matches!(self.metric.get_untracked(), Metric::TrackedProbability(i) | Metric::TrackedRank(i) if i >= question.track.len())
+        {
+            self.metric.set(Metric::Entropy);
+        }
+        url_state::write(&self.model_key.get_untracked(), &question, self.lens_workers);
+        self.figure.set(FigureData::new(run, model, question.clone()));
+        worker_client::send(&Request::Run { run, question });
+    }
+
+    /// Asks the worker to stop; if that same run or load is still going after a grace period,
+    /// restarts the worker.
+    pub fn cancel(&self) {
+        worker_client::send(&Request::Cancel);
+        let state = *self;
+        let run = self.figure.with_untracked(|f| f.run);
+        let load = self.load_epoch.get_untracked();
+        set_timeout(
+            move || {
+                let same_run = state.running.get_untracked() && state.figure.with_untracked(|f| f.run) == run;
+                let same_load = state.loading.get_untracked() && state.load_epoch.get_untracked() == load;
+                if same_run || same_load {
+                    state.running.set(false);
+                    state.notice.set(Some("stopped the worker; the model is loading again".into()));
+                    state.restart_worker();
+                }
+            },
+            CANCEL_GRACE,
+        );
+    }
+
+    pub fn preview_tokens(&self) {
+        if self.model.get_untracked().is_some() && !self.running.get_untracked() && !self.loading.get_untracked() {
+            worker_client::send(&Request::Preview { question: self.form.question() });
+        }
+    }
+
+    pub fn start_worker(&self) {
+        let state = *self;
+        let on_event: Rc<dyn Fn(Event)> = Rc::new(move |e| state.on_event(e));
+        let on_crash: Rc<dyn Fn(String)> = Rc::new(move |detail| {
+            state.running.set(false);
+            state.error.set(Some(format!(
+                "the model worker stopped ({detail}); this is usually the browser running out of memory for this model. Loupe restarted it; the model is loading again."
+            )));
+            state.restart_worker();
+        });
+        if let Err(e) = worker_client::start(on_event, on_crash) {
+            self.error.set(Some(e));
+        }
+    }
+
+    fn restart_worker(&self) {
+        self.model.set(None);
+        self.loading.set(true);
+        self.start_worker();
+    }
+}
