@@ -18,13 +18,26 @@ const TYPES = {
 };
 
 /// Serves `dir` on 127.0.0.1 (a random port); `requests` lists every path asked for. `mounts` maps
-/// URL prefixes to other directories (the benchmark serves the test models this way).
+/// URL prefixes to other directories (the benchmark serves the test models this way). `replace`
+/// maps a path to text served instead of the file (a test deploys a "new build" this way).
+/// `setDown(true)` makes every request fail at the connection, as with the network off.
 export async function serve(dir = DIST, mounts = {}) {
   const requests = [];
+  const replace = {};
+  let down = false;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
     requests.push(url.pathname);
+    if (down) {
+      req.socket.destroy();
+      return;
+    }
     const pathname = decodeURIComponent(url.pathname);
+    if (replace[pathname] !== undefined) {
+      res.writeHead(200, { "content-type": TYPES[path.extname(pathname)] ?? "text/plain", "cache-control": "no-cache" });
+      res.end(replace[pathname]);
+      return;
+    }
     const mount = Object.keys(mounts).find((prefix) => pathname.startsWith(prefix));
     const root = mount ? mounts[mount] : dir;
     let file = path.join(root, mount ? pathname.slice(mount.length) : pathname);
@@ -37,7 +50,11 @@ export async function serve(dir = DIST, mounts = {}) {
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const base = `http://127.0.0.1:${server.address().port}/`;
-  return { base, requests, close: () => new Promise((ok) => server.close(ok)) };
+  const setDown = (value) => {
+    down = value;
+    server.closeIdleConnections?.();
+  };
+  return { base, requests, replace, setDown, close: () => new Promise((ok) => server.close(ok)) };
 }
 
 /// Headless Debian Chromium with a fresh profile that persists across page loads of one test.

@@ -12,10 +12,6 @@ pub fn App() -> impl IntoView {
     let state = AppState::new(&url_state::read());
     provide_context(state);
     state.start_worker();
-    if let Some(storage) = web_sys::window().map(|w| w.navigator().storage()) {
-        // Ask the browser not to evict stored models under storage pressure.
-        let _ = storage.persist();
-    }
     view! {
         <header>
             <h1>"Loupe"</h1>
@@ -43,6 +39,12 @@ fn Messages() -> impl IntoView {
                 <strong>"Error: "</strong>
                 <span>{move || state.error.get().unwrap_or_default()}</span>
                 <button on:click=move |_| state.error.set(None)>"Dismiss"</button>
+            </div>
+        </Show>
+        <Show when=move || state.shell.update_ready.get()>
+            <div class="notice" id="update-ready">
+                "A new version of Loupe is ready. "
+                <button on:click=move |_| state.shell.apply_update()>"Reload to update"</button>
             </div>
         </Show>
         <Show when=move || state.notice.get().is_some()>

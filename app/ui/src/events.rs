@@ -5,7 +5,6 @@ use crate::figure_data::FigureData;
 use crate::layout::default_range;
 use crate::presets;
 use crate::state::{now_ms, AppState, Progress, MAGNIFIED_WINDOW};
-use crate::worker_client;
 use leptos::prelude::*;
 use loupe_protocol::{Event, Request};
 
@@ -25,7 +24,8 @@ impl AppState {
                     self.notice.set(Some(format!("{} loaded from browser storage", info.name)));
                 }
                 self.model.set(Some(info));
-                worker_client::send(&Request::ListCache);
+                self.send(&Request::ListCache);
+                self.shell.keep_for_offline();
                 if self.autorun.get_untracked() {
                     self.autorun.set(false);
                     self.run();
@@ -86,8 +86,8 @@ impl AppState {
     /// The worker is up: configure it, then load the model of the link, the last source (after a
     /// restart), or the default.
     fn on_ready(&self) {
-        worker_client::send(&Request::Configure { lens_workers: self.lens_workers });
-        worker_client::send(&Request::ListCache);
+        self.send(&Request::Configure { lens_workers: self.lens_workers });
+        self.send(&Request::ListCache);
         if self.source.with_value(Option::is_some) {
             return self.load_source();
         }

@@ -15,6 +15,7 @@ mod figure_paint;
 mod figure_view;
 mod layout;
 mod model_panel;
+mod offline;
 mod overview;
 mod paint;
 mod presets;

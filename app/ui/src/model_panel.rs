@@ -122,12 +122,12 @@ fn StoredModels() -> impl IntoView {
                         <li>
                             <span class="url">{entry.url.clone()}</span>
                             " · " {megabytes(entry.bytes)} " "
-                            <button on:click=move |_| crate::worker_client::send(&Request::ClearCache { url: Some(url.clone()) })>"Delete"</button>
+                            <button on:click=move |_| state.send(&Request::ClearCache { url: Some(url.clone()) })>"Delete"</button>
                         </li>
                     }
                 }).collect_view()}
             </ul>
-            <button id="clear-storage" on:click=move |_| crate::worker_client::send(&Request::ClearCache { url: None })>"Delete all stored models"</button>
+            <button id="clear-storage" on:click=move |_| state.send(&Request::ClearCache { url: None })>"Delete all stored models"</button>
         </details>
     }
 }

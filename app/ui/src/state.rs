@@ -3,9 +3,10 @@
 //! worker answers is in `events.rs`.
 
 use crate::figure_data::{FigureData, Metric};
+use crate::offline::AppShell;
 use crate::question_form::QuestionForm;
 use crate::url_state::{self, Link};
-use crate::worker_client;
+use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
 use loupe_protocol::{CachedModel, Event, ModelInfo, Request, RunId, TokenInfo};
 use std::rc::Rc;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub(crate) autorun: RwSignal<bool>,
     pub(crate) lens_workers: Option<usize>,
     pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
+    worker: StoredValue<Option<WorkerClient>, LocalStorage>,
+    pub shell: AppShell,
 }
 
 pub fn now_ms() -> f64 {
@@ -91,6 +94,8 @@ impl AppState {
             autorun: RwSignal::new(link.question.is_some()),
             lens_workers: link.lens_workers,
             source: StoredValue::new_local(None),
+            worker: StoredValue::new_local(None),
+            shell: AppShell::register(),
         }
     }
 
@@ -120,8 +125,11 @@ impl AppState {
         self.loading.set(true);
         self.progress.set(Some(Progress { stage: "starting".into(), loaded: 0, total: None, started_ms: now_ms() }));
         match source {
-            ModelSource::Url { url, name } => worker_client::send(&Request::LoadUrl { url, name }),
-            ModelSource::File(file) => worker_client::send_file(&Request::LoadFile { name: file.name() }, &file),
+            ModelSource::Url { url, name } => self.send(&Request::LoadUrl { url, name }),
+            ModelSource::File(file) => {
+                self.worker
+                    .with_value(|w| w.as_ref().map(|w| w.send_file(&Request::LoadFile { name: file.name() }, &file)));
+            }
         }
     }
 
@@ -150,13 +158,13 @@ impl AppState {
         }
         url_state::write(&self.model_key.get_untracked(), &question, self.lens_workers);
         self.figure.set(FigureData::new(run, model, question.clone()));
-        worker_client::send(&Request::Run { run, question });
+        self.send(&Request::Run { run, question });
     }
 
     /// Asks the worker to stop; if that same run or load is still going after a grace period,
     /// restarts the worker.
     pub fn cancel(&self) {
-        worker_client::send(&Request::Cancel);
+        self.send(&Request::Cancel);
         let state = *self;
         let run = self.figure.with_untracked(|f| f.run);
         let load = self.load_epoch.get_untracked();
@@ -176,8 +184,13 @@ impl AppState {
 
     pub fn preview_tokens(&self) {
         if self.model.get_untracked().is_some() && !self.running.get_untracked() && !self.loading.get_untracked() {
-            worker_client::send(&Request::Preview { question: self.form.question() });
+            self.send(&Request::Preview { question: self.form.question() });
         }
+    }
+
+    /// Sends a request to the worker.
+    pub fn send(&self, request: &Request) {
+        self.worker.with_value(|w| w.as_ref().map(|w| w.send(request)));
     }
 
     pub fn start_worker(&self) {
@@ -190,8 +203,11 @@ impl AppState {
             )));
             state.restart_worker();
         });
-        if let Err(e) = worker_client::start(on_event, on_crash) {
-            self.error.set(Some(e));
+        // The old worker, if any, is terminated as its handle drops.
+        self.worker.set_value(None);
+        match WorkerClient::start(on_event, on_crash) {
+            Ok(client) => self.worker.set_value(Some(client)),
+            Err(e) => self.error.set(Some(e)),
         }
     }
 

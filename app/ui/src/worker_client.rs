@@ -1,8 +1,8 @@
-//! The page's handle on the worker: starts it, sends requests, hands its events to the app, and
-//! notices when it dies (out of memory, a panic) so the app can start a fresh one.
+//! The page's handle on its worker: starts it, sends requests, hands its events to the app, and
+//! notices when it dies (out of memory, a panic) so the app can start a fresh one. Dropping the
+//! handle terminates the worker.
 
 use loupe_protocol::{Event, Request};
-use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker};
@@ -11,69 +11,59 @@ use web_sys::{MessageEvent, Worker};
 /// browser never runs a stale worker against a new page (worker files are not content-hashed).
 const WORKER_URL: &str = concat!("./loupe-worker_loader.js?build=", env!("LOUPE_BUILD_ID"));
 
-struct Client {
+pub struct WorkerClient {
     worker: Worker,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
 }
 
-thread_local! {
-    static CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
-}
-
-/// Starts (or restarts) the worker. `on_crash` gets a description when it dies.
-pub fn start(on_event: Rc<dyn Fn(Event)>, on_crash: Rc<dyn Fn(String)>) -> Result<(), String> {
-    stop();
-    let worker = Worker::new(WORKER_URL).map_err(|e| format!("cannot start the worker: {e:?}"))?;
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let Some(json) = ev.data().as_string() else { return };
-        match serde_json::from_str::<Event>(&json) {
-            Ok(event) => on_event(event),
-            Err(e) => web_sys::console::error_1(&format!("unreadable worker event: {e}").into()),
-        }
-    });
-    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
-        ev.prevent_default();
-        let detail = ev
-            .dyn_ref::<web_sys::ErrorEvent>()
-            .map(|e| e.message())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| "no details".into());
-        on_crash(detail);
-    });
-    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    CLIENT.with(|c| *c.borrow_mut() = Some(Client { worker, _on_message: on_message, _on_error: on_error }));
-    Ok(())
-}
-
-pub fn stop() {
-    CLIENT.with(|c| {
-        if let Some(client) = c.borrow_mut().take() {
-            client.worker.terminate();
-        }
-    });
-}
-
-fn post(request: &Request, file: Option<&web_sys::File>) {
-    let message = js_sys::Object::new();
-    let json = serde_json::to_string(request).expect("requests serialize");
-    let _ = js_sys::Reflect::set(&message, &"json".into(), &json.into());
-    if let Some(f) = file {
-        let _ = js_sys::Reflect::set(&message, &"file".into(), f);
+impl WorkerClient {
+    /// Starts a worker. `on_crash` gets a description when it dies.
+    pub fn start(on_event: Rc<dyn Fn(Event)>, on_crash: Rc<dyn Fn(String)>) -> Result<Self, String> {
+        let worker = Worker::new(WORKER_URL).map_err(|e| format!("cannot start the worker: {e:?}"))?;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let Some(json) = ev.data().as_string() else { return };
+            match serde_json::from_str::<Event>(&json) {
+                Ok(event) => on_event(event),
+                Err(e) => web_sys::console::error_1(&format!("unreadable worker event: {e}").into()),
+            }
+        });
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
+            ev.prevent_default();
+            let detail = ev
+                .dyn_ref::<web_sys::ErrorEvent>()
+                .map(|e| e.message())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "no details".into());
+            on_crash(detail);
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Ok(Self { worker, _on_message: on_message, _on_error: on_error })
     }
-    CLIENT.with(|c| {
-        if let Some(client) = c.borrow().as_ref() {
-            let _ = client.worker.post_message(&message);
+
+    pub fn send(&self, request: &Request) {
+        self.post(request, None);
+    }
+
+    /// Sends a `File` handle with the request; the worker reads it (the page never holds its bytes).
+    pub fn send_file(&self, request: &Request, file: &web_sys::File) {
+        self.post(request, Some(file));
+    }
+
+    fn post(&self, request: &Request, file: Option<&web_sys::File>) {
+        let message = js_sys::Object::new();
+        let json = serde_json::to_string(request).unwrap_or_default();
+        let _ = js_sys::Reflect::set(&message, &"json".into(), &json.into());
+        if let Some(f) = file {
+            let _ = js_sys::Reflect::set(&message, &"file".into(), f);
         }
-    });
+        let _ = self.worker.post_message(&message);
+    }
 }
 
-pub fn send(request: &Request) {
-    post(request, None);
-}
-
-/// Sends a `File` handle with the request; the worker reads it (the page never holds its bytes).
-pub fn send_file(request: &Request, file: &web_sys::File) {
-    post(request, Some(file));
+impl Drop for WorkerClient {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
 }
