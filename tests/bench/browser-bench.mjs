@@ -73,9 +73,10 @@ for (const c of CASES) {
   await page.waitForSelector('#figure[data-complete="true"]', { timeout: 600000 });
   const seconds = (Date.now() - t0) / 1000;
   const stall = await page.evaluate(() => { window.__stall.on = false; return window.__stall; });
+  const status = (await page.textContent("#run-status")).replace("done: ", "");
   const n = native(c);
   const label = `${c.file.slice(0, 34).padEnd(34)} ${c.chat ? "chat" : "raw "}`;
-  console.log(`${label} | ${seconds.toFixed(2).padStart(8)} | ${n.compute.toFixed(2).padStart(8)} (${n.wall.toFixed(2)}) | ${(seconds / n.compute).toFixed(1).padStart(5)} | ${Math.max(stall.longTask, stall.frameGap).toFixed(0)} (${stall.longTask.toFixed(0)}, ${stall.frameGap.toFixed(0)})`);
+  console.log(`${label} | ${seconds.toFixed(2).padStart(8)} | ${n.compute.toFixed(2).padStart(8)} (${n.wall.toFixed(2)}) | ${(seconds / n.compute).toFixed(1).padStart(5)} | ${Math.max(stall.longTask, stall.frameGap).toFixed(0)} (${stall.longTask.toFixed(0)}, ${stall.frameGap.toFixed(0)}) | ${status}`);
   await page.locator("#figure").screenshot({ path: artifact(`bench-${c.file}-${c.chat ? "chat" : "raw"}.png`) });
 }
 await chromium.close();

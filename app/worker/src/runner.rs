@@ -14,6 +14,8 @@ thread_local! {
     static CANCEL: Cell<bool> = const { Cell::new(false) };
     /// Size of the loaded model's file, to judge whether a second one fits beside it.
     static LOADED_BYTES: Cell<u64> = const { Cell::new(0) };
+    /// The latest preview asked for while a job ran; answered when it ends.
+    static PENDING_PREVIEW: RefCell<Option<Question>> = const { RefCell::new(None) };
 }
 
 /// Lens rows are computed and sent in about this many groups, so the figure fills in progressively.
@@ -45,6 +47,9 @@ impl Job {
 impl Drop for Job {
     fn drop(&mut self) {
         BUSY.with(|b| b.set(false));
+        if let Some(question) = PENDING_PREVIEW.with(|p| p.borrow_mut().take()) {
+            preview(question);
+        }
     }
 }
 
@@ -109,13 +114,35 @@ async fn install(bytes: Vec<u8>, name: String, source: String, from_cache: bool)
     };
     ENGINE.with(|e| *e.borrow_mut() = Some(engine));
     post(&Event::ModelLoaded { info });
+    warm_up().await;
     Ok(())
+}
+
+/// Runs a one-token lens through every worker right after a load, while the user reads the page:
+/// V8 first runs wasm through its baseline compiler and optimizes hot functions only once they have
+/// run a while, so without this the first real run is up to 1.5× slower. A run asked for meanwhile
+/// waits for it (it is part of the load job).
+async fn warm_up() {
+    let Some(mut engine) = ENGINE.with(|e| e.borrow_mut().take()) else { return };
+    let result = async {
+        let id = engine.tokenizer.bos.unwrap_or(0);
+        let rows = engine.forward(&[id], loupe_lens::Precision::Exact)?;
+        let opts = loupe_lens::LensOptions::default();
+        let job = engine.lens_job(&rows, 0..rows.len(), &opts)?;
+        crate::lens_pool::lens(&engine, &job, &cancelled).await.map(|_| ())
+    }
+    .await;
+    if let Err(e) = result {
+        web_sys::console::warn_1(&format!("warm-up: {e}").into());
+    }
+    ENGINE.with(|e| *e.borrow_mut() = Some(engine));
 }
 
 /// Tokens only, at once (no model compute), so the page can show them while the user types.
 pub fn preview(question: Question) {
     if BUSY.with(|b| b.get()) {
-        return; // the running job will send its own tokens
+        PENDING_PREVIEW.with(|p| *p.borrow_mut() = Some(question));
+        return;
     }
     ENGINE.with(|e| {
         let engine = e.borrow();
