@@ -8,9 +8,14 @@
 //! workers (`wire.rs` moves the parts as bytes). `reduce.rs` holds the vectorized per-tile sums and
 //! `parallel.rs` the native threads.
 
+// The wasm32 GEMM (natively, candle's is faster); compiled natively only for its tests.
+#[cfg(any(target_arch = "wasm32", test))]
+mod gemm;
 mod parallel;
 mod partial;
 mod reduce;
+#[cfg(any(target_arch = "wasm32", test))]
+mod simd;
 pub mod wire;
 
 pub use partial::LensPartial;
@@ -67,6 +72,31 @@ fn softcap(logits: Tensor, cap: Option<f32>) -> Result<Tensor> {
     })
 }
 
+/// One tile of logits `[cells, width]` for the final-normed `x` and dequantized rows `w`.
+#[cfg(not(target_arch = "wasm32"))]
+fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
+    Ok(softcap(x.matmul(&w.t()?)?, cap)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
+    use candle_core::{CpuStorage, Storage};
+    let ((cells, d), width) = (x.dims2()?, w.dim(0)?);
+    let (x_storage, x_layout) = x.storage_and_layout();
+    let (w_storage, w_layout) = w.storage_and_layout();
+    let mut z = vec![0f32; cells * width];
+    match (&*x_storage, x_layout.contiguous_offsets(), &*w_storage, w_layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(xs)), Some((xa, xb)), Storage::Cpu(CpuStorage::F32(ws)), Some((wa, wb))) => {
+            gemm::tile_logits(&xs[xa..xb], &ws[wa..wb], cells, width, d, &mut z)
+        }
+        _ => return Err(LensError::Compute("the lens expects contiguous f32 tensors".into())),
+    }
+    if let Some(cap) = cap {
+        z.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
+    }
+    Ok(z)
+}
+
 /// Calls `fold(first_vocab_id, width, logits)` for each tile of `slice` in `range` (ids relative to
 /// the slice), where `logits` is `[cells, width]` row-major for the final-normed `x` `[cells, d]`.
 /// Shared by the lens and by generation, so the lens's last row and the sampled logits agree.
@@ -86,8 +116,7 @@ pub(crate) fn for_each_tile(
         }
         let v1 = (v0 + width).min(range.end);
         let w = dequantize_rows(slice.table, v0..v1)?;
-        let logits = softcap(normed.matmul(&w.t()?)?, slice.softcap)?;
-        let z = logits.flatten_all()?.to_vec1::<f32>()?;
+        let z = tile(normed, &w, slice.softcap)?;
         fold(slice.first_id + v0, v1 - v0, &z);
         v0 = v1;
     }
