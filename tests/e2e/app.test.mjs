@@ -245,10 +245,10 @@ test("tracked tokens, other colourings, and the model's answer extending the fig
 
 test("a model too large for a browser tab is refused before any download", async () => {
   const before = server.requests.length;
-  await page.selectOption("#preset", "smollm2-1.7b-q8");
+  await page.selectOption("#preset", "llama3.1-8b-q4km");
   await page.click("#load-preset");
   await page.waitForFunction(() => /holds models up to/.test(document.querySelector("#error")?.textContent ?? ""));
-  assert.match(await page.textContent("#error"), /1\.82 GB/);
+  assert.match(await page.textContent("#error"), /4\.92 GB/);
   assert.equal(server.requests.length, before);
   assert.match(await page.textContent("#model-info"), /layers/, "the loaded model stays");
   await page.selectOption("#preset", "smollm2-135m");
@@ -260,6 +260,22 @@ test("a failed download says so and loses nothing", async () => {
   await page.waitForFunction(() => /HTTP 404/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
   await waitForModel(page);
   await runLens(page);
+});
+
+test("a download that is not a model says so and is not kept", async () => {
+  await page.fill("#model-url", `${server.base}manifest.webmanifest`);
+  await page.click("#load-url");
+  await page.waitForFunction(() => /not a GGUF file/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  await waitForModel(page);
+  const kept = await page.evaluate(async () => {
+    const urls = [];
+    for (const name of await caches.keys()) {
+      if (name.startsWith("loupe-shell-")) continue;
+      for (const r of await (await caches.open(name)).keys()) urls.push(r.url);
+    }
+    return urls;
+  });
+  assert.ok(!kept.some((u) => u.endsWith("manifest.webmanifest")), `not stored: ${kept.join(" ")}`);
 });
 
 test("stored models can be listed and deleted", async () => {

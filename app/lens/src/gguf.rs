@@ -1,23 +1,43 @@
 //! A GGUF file: its header read with candle, typed metadata getters with clear errors, and tensors
 //! checked against the shapes the model expects before any byte is copied.
+//!
+//! The file is read through any `Read + Seek` source, tensor by tensor, so a front end never needs
+//! the whole file in memory: the browser worker reads slices of a `Blob`, the tests a byte slice.
 
 use crate::error::{candle_message, LensError, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
-use candle_core::Device;
-use std::io::Cursor;
+use std::cell::RefCell;
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
+
+/// A source of file bytes.
+pub trait Source: Read + Seek {}
+impl<T: Read + Seek> Source for T {}
+
+/// The header is read in many small pieces; buffering turns them into few reads of the source.
+const HEADER_BUFFER: usize = 1 << 20;
 
 pub struct GgufFile<'a> {
     content: Content,
-    bytes: &'a [u8],
+    /// Unbuffered: tensors are read whole, each straight from the source.
+    source: RefCell<Box<dyn Source + 'a>>,
 }
 
 impl<'a> GgufFile<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
+        Self::read(Cursor::new(bytes))
+    }
+
+    pub fn read(source: impl Source + 'a) -> Result<Self> {
+        let mut boxed: Box<dyn Source + 'a> = Box::new(source);
+        let mut source = BufReader::with_capacity(HEADER_BUFFER, &mut boxed);
+        let mut magic = [0u8; 4];
+        let read = source.read(&mut magic).map_err(|e| LensError::NotGguf(format!("it cannot be read: {e}")))?;
+        if read < 4 || &magic != b"GGUF" {
             return Err(LensError::NotGguf("it does not start with the GGUF magic bytes".into()));
         }
-        let content = Content::read(&mut Cursor::new(bytes)).map_err(|e| {
+        source.seek(SeekFrom::Start(0)).map_err(|e| LensError::Corrupt(e.to_string()))?;
+        let content = Content::read(&mut source).map_err(|e| {
             let msg = candle_message(&e);
             if msg.contains("unknown dtype") {
                 LensError::UnsupportedTensorType(msg)
@@ -27,7 +47,8 @@ impl<'a> GgufFile<'a> {
                 LensError::Corrupt(msg)
             }
         })?;
-        Ok(Self { content, bytes })
+        drop(source);
+        Ok(Self { content, source: RefCell::new(boxed) })
     }
 
     pub fn architecture(&self) -> Result<String> {
@@ -152,13 +173,24 @@ impl<'a> GgufFile<'a> {
                 shape
             )));
         }
-        info.read(&mut Cursor::new(self.bytes), self.content.tensor_data_offset, &Device::Cpu).map_err(|e| {
-            let msg = candle_message(&e);
-            if msg.contains("not supported") {
-                LensError::UnsupportedTensorType(format!("tensor `{name}`: {msg}"))
-            } else {
-                LensError::Corrupt(format!("tensor `{name}`: {msg}"))
-            }
+        // Read straight into the tensor's storage: the bytes are never held twice.
+        let corrupt = |why: String| LensError::Corrupt(format!("tensor `{name}`: {why}"));
+        let size = crate::quantized::byte_size(info.ggml_dtype, shape)?;
+        let start = self
+            .content
+            .tensor_data_offset
+            .checked_add(info.offset)
+            .ok_or_else(|| corrupt("offset overflows".into()))?;
+        let mut source = self.source.borrow_mut();
+        let file_size = source.seek(SeekFrom::End(0)).map_err(|e| corrupt(e.to_string()))?;
+        if start.saturating_add(size as u64) > file_size {
+            return Err(corrupt(format!(
+                "needs {size} bytes at offset {start}, the file has {file_size}: it is truncated"
+            )));
+        }
+        source.seek(SeekFrom::Start(start)).map_err(|e| corrupt(e.to_string()))?;
+        crate::quantized::filled(info.ggml_dtype, shape, |buf| {
+            source.read_exact(buf).map_err(|e| corrupt(e.to_string()))
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod gguf;
 pub mod lens;
 pub mod model;
+pub mod quantized;
 pub mod template;
 pub mod tokenizer;
 

@@ -264,8 +264,9 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     let mut parts: Vec<LensPartial> = cuts
         .windows(2)
         .map(|w| {
-            let (header, bytes) = engine.vocab_slice_bytes(w[0]..w[1]).unwrap();
-            OwnedVocabSlice::from_bytes(&header, &bytes).unwrap().compute(&sent_input).unwrap()
+            let slice =
+                engine.with_vocab_slice_bytes(w[0]..w[1], |h, bytes| OwnedVocabSlice::from_bytes(&h, bytes)).unwrap();
+            slice.unwrap().compute(&sent_input).unwrap()
         })
         .collect();
     parts.reverse();

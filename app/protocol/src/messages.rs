@@ -130,14 +130,15 @@ pub enum Event {
     },
 }
 
-/// Largest model file Loupe accepts: wasm32 memory ends at 4 GiB, and loading holds the file and the
-/// parsed tensors at once.
-pub const MAX_MODEL_BYTES: u64 = 1_600_000_000;
+/// Largest model file Loupe accepts. wasm32 memory ends at 4 GiB; the file is read tensor by tensor
+/// and never held whole, so the weights take about the file's size, and the rest is left for the
+/// activations, the lens's tiles and the helper workers' vocabulary slices.
+pub const MAX_MODEL_BYTES: u64 = 2_500_000_000;
 
 /// Why a file of `bytes` is refused.
 pub fn too_large_message(bytes: u64) -> String {
     format!(
-        "this model is {:.2} GB; a browser tab's WebAssembly memory (4 GB, shared by the file and the loaded weights) holds models up to {:.1} GB. Pick a smaller or more quantized file.",
+        "this model is {:.2} GB; a browser tab's WebAssembly memory (4 GB, shared by the weights, the activations and the lens) holds models up to {:.1} GB. Pick a smaller or more quantized file.",
         bytes as f64 / 1e9,
         MAX_MODEL_BYTES as f64 / 1e9
     )

@@ -1,6 +1,7 @@
 //! Models offered in the picker. The default is served by this site itself (works offline); the
 //! others download from Hugging Face (CORS allowed). Q8_0 where it fits: candle has fast wasm SIMD
-//! kernels for it, and the unembedding dominates the lens cost. Sizes are approximate.
+//! kernels for it, and the unembedding dominates the lens cost. Sizes are approximate, and the URLs
+//! of the Hugging Face presets could not be checked from the build machines (no hub access there).
 
 pub struct Preset {
     pub id: &'static str,
@@ -69,6 +70,20 @@ pub const PRESETS: &[Preset] = &[
         url: "https://huggingface.co/Qwen/Qwen2.5-1.5B-Instruct-GGUF/resolve/main/qwen2.5-1.5b-instruct-q4_k_m.gguf",
         bytes: 1_120_000_000,
         licence: "Apache-2.0",
+    },
+    Preset {
+        id: "llama3.2-3b-q4km",
+        name: "Llama 3.2 3B Instruct Q4_K_M",
+        url: "https://huggingface.co/bartowski/Llama-3.2-3B-Instruct-GGUF/resolve/main/Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+        bytes: 2_020_000_000,
+        licence: "Llama 3.2 Community Licence",
+    },
+    Preset {
+        id: "llama3.1-8b-q4km",
+        name: "Llama 3.1 8B Instruct Q4_K_M",
+        url: "https://huggingface.co/bartowski/Meta-Llama-3.1-8B-Instruct-GGUF/resolve/main/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf",
+        bytes: 4_920_000_000,
+        licence: "Llama 3.1 Community Licence",
     },
     Preset {
         id: "smollm2-1.7b-q8",

@@ -96,11 +96,13 @@ impl Helper {
         serde_json::from_str(&text).map_err(|e| format!("unreadable helper reply: {e}"))
     }
 
+    /// Sends `message` with a typed array whose buffer is transferred, not copied.
     fn send(&self, message: &ToHelper, bytes: &JsValue) {
         let m = js_sys::Object::new();
-        let _ = Reflect::set(&m, &"helper".into(), &serde_json::to_string(message).unwrap().into());
+        let _ = Reflect::set(&m, &"helper".into(), &serde_json::to_string(message).unwrap_or_default().into());
         let _ = Reflect::set(&m, &"bytes".into(), bytes);
-        let _ = self.worker.post_message(&m);
+        let transfer = Reflect::get(bytes, &"buffer".into()).map(|b| js_sys::Array::of1(&b)).unwrap_or_default();
+        let _ = self.worker.post_message_with_transfer(&m, &transfer);
     }
 }
 
@@ -149,8 +151,13 @@ pub async fn start(engine: &Engine) -> usize {
         if helper.next().await.is_err() {
             break;
         }
-        let Ok((header, bytes)) = engine.vocab_slice_bytes(helper.vocab.clone()) else { break };
-        helper.send(&ToHelper::Init(header), &Uint8Array::from(&bytes[..]).into());
+        // The bytes are copied once, into a JS buffer that is then moved (not copied) to the helper.
+        let sent = engine.with_vocab_slice_bytes(helper.vocab.clone(), |header, bytes| {
+            helper.send(&ToHelper::Init(header), &Uint8Array::from(bytes).into())
+        });
+        if sent.is_err() {
+            break;
+        }
         match helper.reply().await {
             Ok(FromHelper::Initialized) => started.push(Rc::new(helper)),
             _ => break,
@@ -178,7 +185,8 @@ pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> 
         let cells = Float32Array::from(&cells[..]);
         let message = ToHelper::Lens(header);
         for h in &helpers {
-            h.send(&message, &cells);
+            // Each helper gets its own copy: a transferred buffer can be sent once.
+            h.send(&message, &Float32Array::new(&cells));
         }
         // Let the event loop dispatch those messages before this thread is busy with its own part;
         // otherwise the helpers may only start when it finishes.

@@ -1,13 +1,14 @@
-//! Getting model bytes: from the browser's Cache Storage, by download with progress (then stored),
-//! or from a dropped file. Files too large for wasm32 memory are refused before their body is read.
+//! Getting a model file as a `Blob`: from the browser's model store (Cache Storage), by download
+//! (`download.rs`), or a dropped file; and the store itself (list, keep, delete). The engine reads
+//! the blob slice by slice (`blob_reader.rs`); a download is kept only once it has parsed (`store`).
 
 use crate::transport::{post, scope};
-use js_sys::{Reflect, Uint8Array};
+use js_sys::Reflect;
 use loupe_protocol::{too_large_message as too_large, CachedModel, Event, MAX_MODEL_BYTES};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, Response};
+use web_sys::{Blob, Cache, Response};
 
 /// Why a load did not produce bytes.
 #[derive(Debug)]
@@ -31,7 +32,7 @@ thread_local! {
     static DOWNLOAD: RefCell<Option<web_sys::AbortController>> = const { RefCell::new(None) };
 }
 
-fn js_error(e: JsValue) -> String {
+pub fn js_error(e: JsValue) -> String {
     e.as_string()
         .or_else(|| Reflect::get(&e, &"message".into()).ok().and_then(|m| m.as_string()))
         .unwrap_or_else(|| format!("{e:?}"))
@@ -42,6 +43,10 @@ async fn open_cache() -> Option<Cache> {
     JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
 }
 
+pub fn set_download(controller: Option<web_sys::AbortController>) {
+    DOWNLOAD.with(|d| *d.borrow_mut() = controller);
+}
+
 pub fn abort_download() {
     DOWNLOAD.with(|d| {
         if let Some(c) = d.borrow_mut().take() {
@@ -50,105 +55,48 @@ pub fn abort_download() {
     });
 }
 
-/// The bytes at `url`, and whether they came from the cache.
-pub async fn fetch_model(url: &str) -> Result<(Vec<u8>, bool), LoadError> {
-    let cache = open_cache().await;
-    if let Some(cache) = &cache {
+/// The model at `url` and whether it came from the browser's storage (a fresh download is not
+/// stored yet: the caller stores it once it has parsed).
+pub async fn fetch_model(url: &str) -> Result<(Blob, bool), LoadError> {
+    if let Some(cache) = open_cache().await {
         let hit = JsFuture::from(cache.match_with_str(url)).await.map_err(js_error)?;
         if let Ok(response) = hit.dyn_into::<Response>() {
             post(&Event::Progress { loaded: 0, total: None, stage: "reading from browser storage".into() });
-            let buffer = JsFuture::from(response.array_buffer().map_err(js_error)?).await.map_err(js_error)?;
-            return Ok((Uint8Array::new(&buffer).to_vec(), true));
+            let blob = JsFuture::from(response.blob().map_err(js_error)?).await.map_err(js_error)?;
+            return Ok((blob.unchecked_into(), true));
         }
     }
-    let bytes = download(url).await?;
-    if let Some(cache) = &cache {
-        store(cache, url, &bytes).await;
-    }
-    Ok((bytes, false))
+    Ok((crate::download::download(url).await?, false))
 }
 
-async fn download(url: &str) -> Result<Vec<u8>, LoadError> {
-    let controller = web_sys::AbortController::new().map_err(js_error)?;
-    let init = web_sys::RequestInit::new();
-    init.set_signal(Some(&controller.signal()));
-    DOWNLOAD.with(|d| *d.borrow_mut() = Some(controller));
-    let result = read_body(url, &init).await;
-    DOWNLOAD.with(|d| d.borrow_mut().take());
-    result
+/// Keeps a model that loaded for the next visit. Storage full or refused only means it is not kept.
+pub async fn store(url: &str, blob: &Blob) {
+    let Some(cache) = open_cache().await else { return };
+    if let Err(e) = put(&cache, url, blob).await {
+        web_sys::console::warn_1(&format!("model not stored: {e}").into());
+    }
+    crate::download::forget(url).await;
+    post_cache_list().await;
 }
 
-async fn read_body(url: &str, init: &web_sys::RequestInit) -> Result<Vec<u8>, LoadError> {
-    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, init))
-        .await
-        .map_err(|e| format!("download failed ({}); check the address and your connection", js_error(e)))?
-        .dyn_into()
-        .map_err(js_error)?;
-    if !response.ok() {
-        return Err(format!("download failed: HTTP {} {} for {url}", response.status(), response.status_text()).into());
-    }
-    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-    if let Some(t) = total.filter(|&t| t > MAX_MODEL_BYTES) {
-        abort_download();
-        return Err(too_large(t).into());
-    }
-    let body = response.body().ok_or_else(|| "the server sent no body".to_string())?;
-    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
-    let mut last_report = 0.0;
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| {
-            let msg = js_error(e);
-            if msg.to_lowercase().contains("abort") {
-                LoadError::Cancelled
-            } else {
-                LoadError::Failed(format!("download interrupted: {msg}"))
-            }
-        })?;
-        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
-            break;
-        }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(js_error)?.unchecked_into();
-        let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        if bytes.len() as u64 > MAX_MODEL_BYTES {
-            abort_download();
-            return Err(too_large(bytes.len() as u64).into());
-        }
-        let now = crate::transport::now_seconds();
-        if now - last_report > 0.1 {
-            last_report = now;
-            post(&Event::Progress { loaded: bytes.len() as u64, total, stage: "downloading".into() });
-        }
-    }
-    post(&Event::Progress { loaded: bytes.len() as u64, total, stage: "downloaded".into() });
-    Ok(bytes)
-}
-
-async fn store(cache: &Cache, url: &str, bytes: &[u8]) {
-    let body = Uint8Array::from(bytes);
+/// Puts `blob` under `url` with the size header the storage list shows.
+pub async fn put(cache: &Cache, url: &str, blob: &Blob) -> Result<(), String> {
     let init = web_sys::ResponseInit::new();
-    let headers = web_sys::Headers::new().unwrap();
-    let _ = headers.set(SIZE_HEADER, &bytes.len().to_string());
+    let headers = web_sys::Headers::new().map_err(js_error)?;
+    let _ = headers.set(SIZE_HEADER, &(blob.size() as u64).to_string());
     let _ = headers.set("content-type", "application/octet-stream");
     init.set_headers(&headers);
-    if let Ok(response) = Response::new_with_opt_buffer_source_and_init(Some(&body), &init) {
-        if let Err(e) = JsFuture::from(cache.put_with_str(url, &response)).await {
-            // Storage full or refused: the model still works, it just is not kept.
-            web_sys::console::warn_1(&format!("model not stored: {}", js_error(e)).into());
-        }
-    }
+    let response = Response::new_with_opt_blob_and_init(Some(blob), &init).map_err(js_error)?;
+    JsFuture::from(cache.put_with_str(url, &response)).await.map_err(js_error)?;
+    Ok(())
 }
 
-pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, LoadError> {
+pub fn check_file_size(file: &web_sys::File) -> Result<(), LoadError> {
     let size = file.size() as u64;
     if size > MAX_MODEL_BYTES {
         return Err(too_large(size).into());
     }
-    post(&Event::Progress { loaded: 0, total: Some(size), stage: "reading the file".into() });
-    let buffer = JsFuture::from(file.array_buffer()).await.map_err(js_error)?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+    Ok(())
 }
 
 pub async fn cache_list() -> Result<Vec<CachedModel>, String> {

@@ -4,6 +4,8 @@
 //! `Event`s stream back. Long work is cut into steps with a yield to the event loop between them, so
 //! a Cancel is seen within one step. The same program serves as a lens helper (`lens_pool.rs`).
 
+mod blob_reader;
+mod download;
 mod lens_pool;
 mod loader;
 mod runner;

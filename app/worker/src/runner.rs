@@ -2,6 +2,7 @@
 //! the lens by row groups) in steps. One job runs at a time; a new one waits for the previous to
 //! finish or be cancelled.
 
+use crate::blob_reader::BlobReader;
 use crate::loader::{self, LoadError};
 use crate::transport::{now_seconds, post, yield_now};
 use loupe_lens::protocol::{Event, ModelInfo, Question, RunId, Sequence, Timings};
@@ -56,7 +57,16 @@ impl Drop for Job {
 pub async fn load_url(url: String, name: String) {
     let _job = Job::start().await;
     let result = match loader::fetch_model(&url).await {
-        Ok((bytes, from_cache)) => install(bytes, name, url.clone(), from_cache).await,
+        Ok((blob, from_cache)) => {
+            let loaded = install(&blob, name, url.clone(), from_cache).await;
+            // Kept for the next visit only once it has parsed: a bad file is never stored.
+            match (&loaded, from_cache) {
+                (Ok(()), false) => loader::store(&url, &blob).await,
+                (Err(_), false) => crate::download::forget(&url).await,
+                _ => {}
+            }
+            loaded
+        }
         Err(e) => Err(e),
     };
     report_load(result);
@@ -64,8 +74,8 @@ pub async fn load_url(url: String, name: String) {
 
 pub async fn load_file(file: web_sys::File, name: String) {
     let _job = Job::start().await;
-    let result = match loader::read_file(&file).await {
-        Ok(bytes) => install(bytes, name.clone(), format!("local file {name}"), false).await,
+    let result = match loader::check_file_size(&file) {
+        Ok(()) => install(&file, name.clone(), format!("local file {name}"), false).await,
         Err(e) => Err(e),
     };
     report_load(result);
@@ -79,8 +89,8 @@ fn report_load(result: Result<(), LoadError>) {
     }
 }
 
-async fn install(bytes: Vec<u8>, name: String, source: String, from_cache: bool) -> Result<(), LoadError> {
-    let size = bytes.len() as u64;
+async fn install(blob: &web_sys::Blob, name: String, source: String, from_cache: bool) -> Result<(), LoadError> {
+    let size = blob.size() as u64;
     post(&Event::Progress { loaded: size, total: Some(size), stage: "loading the model".into() });
     yield_now().await;
     // Keep the current model if the new file turns out bad, unless both cannot fit in memory at once.
@@ -89,8 +99,7 @@ async fn install(bytes: Vec<u8>, name: String, source: String, from_cache: bool)
         ENGINE.with(|e| e.borrow_mut().take());
         post(&Event::Unloaded);
     }
-    let engine = Engine::load(&bytes).map_err(|e| e.to_string())?;
-    drop(bytes);
+    let engine = Engine::read(BlobReader::new(blob.clone())?).map_err(|e| e.to_string())?;
     LOADED_BYTES.with(|b| b.set(size));
     let file = source
         .rsplit('/')

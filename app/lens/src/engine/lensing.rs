@@ -84,8 +84,12 @@ impl Engine {
         grid
     }
 
-    /// Rows `range` of the unembedding as bytes, for a helper worker's `OwnedVocabSlice`.
-    pub fn vocab_slice_bytes(&self, range: Range<usize>) -> Result<(SliceHeader, Vec<u8>)> {
-        wire::vocab_slice_bytes(&self.model, range)
+    /// Rows `range` of the unembedding as bytes (borrowed), for a helper worker's `OwnedVocabSlice`.
+    pub fn with_vocab_slice_bytes<T>(
+        &self,
+        range: Range<usize>,
+        send: impl FnOnce(SliceHeader, &[u8]) -> T,
+    ) -> Result<T> {
+        wire::with_vocab_slice_bytes(&self.model, range, send)
     }
 }

@@ -9,7 +9,7 @@ pub use answer::Answer;
 pub use lensing::LensJob;
 
 use crate::error::{LensError, Result};
-use crate::gguf::GgufFile;
+use crate::gguf::{GgufFile, Source};
 use crate::model::Model;
 use crate::template::{self, ChatMessage};
 use crate::tokenizer::Tokenizer;
@@ -26,7 +26,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn load(bytes: &[u8]) -> Result<Self> {
-        let g = GgufFile::parse(bytes)?;
+        Self::read(std::io::Cursor::new(bytes))
+    }
+
+    /// Loads from any seekable source, tensor by tensor: the file is never held whole.
+    pub fn read(source: impl Source) -> Result<Self> {
+        let g = GgufFile::read(source)?;
         let model = Model::load(&g)?;
         let tokenizer = Tokenizer::from_gguf(&g)?;
         if tokenizer.vocab_size() != model.unembedding.rows() {

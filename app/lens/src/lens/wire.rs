@@ -5,9 +5,8 @@
 
 use super::{LensInput, LensPartial, VocabSlice};
 use crate::error::{LensError, Result};
-use crate::model::layers::table_rows;
 use crate::model::Model;
-use candle_core::quantized::{ggml_file::qtensor_from_ggml, GgmlDType, QTensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -41,14 +40,24 @@ pub struct SliceHeader {
     softcap: Option<f32>,
 }
 
-/// Rows `range` of a model's unembedding, still quantized, as a header and raw bytes.
-pub fn vocab_slice_bytes(model: &Model, range: Range<usize>) -> Result<(SliceHeader, Vec<u8>)> {
+/// Rows `range` of a model's unembedding, still quantized, as a header and its raw bytes (borrowed
+/// from the table: nothing is copied in wasm memory).
+pub fn with_vocab_slice_bytes<T>(
+    model: &Model,
+    range: Range<usize>,
+    send: impl FnOnce(SliceHeader, &[u8]) -> T,
+) -> Result<T> {
     let table = &model.unembedding.table;
-    let d = table.shape().dims2()?.1;
-    let part = table_rows(table, range.clone())?;
+    let (n, d) = table.shape().dims2()?;
+    if range.start > range.end || range.end > n {
+        return Err(LensError::InvalidRequest(format!("rows {range:?} outside a table of {n}")));
+    }
+    let row_bytes = crate::quantized::byte_size(table.dtype(), &[1, d])?;
+    let data = table.data()?;
+    let bytes = &data[range.start * row_bytes..range.end * row_bytes];
     let dtype = DTYPES.iter().position(|&t| t == table.dtype()).unwrap_or(0) as u32;
     let header = SliceHeader { first_id: range.start, rows: range.len(), d, dtype, softcap: model.final_softcap };
-    Ok((header, part.data()?.into_owned()))
+    Ok(send(header, bytes))
 }
 
 /// A vocabulary slice held by a helper worker.
@@ -60,20 +69,26 @@ pub struct OwnedVocabSlice {
 
 impl OwnedVocabSlice {
     pub fn from_bytes(h: &SliceHeader, bytes: &[u8]) -> Result<Self> {
+        Self::filled(h, bytes.len(), |buf| buf.copy_from_slice(bytes))
+    }
+
+    /// A slice of `len` bytes that `fill` writes straight into its storage (a worker copies them
+    /// from the message it received, with no buffer between).
+    pub fn filled(h: &SliceHeader, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<Self> {
         let dtype = *DTYPES
             .get(h.dtype as usize)
             .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", h.dtype)))?;
-        let row_bytes = (h.d / dtype.block_size()).checked_mul(dtype.type_size());
-        if !h.d.is_multiple_of(dtype.block_size()) || row_bytes.and_then(|r| r.checked_mul(h.rows)) != Some(bytes.len())
-        {
+        let dims = [h.rows, h.d];
+        if crate::quantized::byte_size(dtype, &dims).ok() != Some(len) {
             return Err(LensError::InvalidRequest(format!(
-                "{} bytes are not a [{}, {}] {dtype:?} table",
-                bytes.len(),
-                h.rows,
-                h.d
+                "{len} bytes are not a [{}, {}] {dtype:?} table",
+                h.rows, h.d
             )));
         }
-        let table = qtensor_from_ggml(dtype, bytes, vec![h.rows, h.d], &Device::Cpu)?;
+        let table = crate::quantized::filled(dtype, &dims, |buf| {
+            fill(buf);
+            Ok(())
+        })?;
         Ok(Self { table, first_id: h.first_id, softcap: h.softcap })
     }
 
