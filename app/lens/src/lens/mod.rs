@@ -72,6 +72,19 @@ fn softcap(logits: Tensor, cap: Option<f32>) -> Result<Tensor> {
     })
 }
 
+/// `x · wᵀ` for `x` `[n, d]` and `w` `[m, d]` (a linear layer, a tile of logits): in wasm32 through
+/// the SIMD128 kernel, natively through candle's GEMM.
+pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let (n, m) = (x.dim(0)?, w.dim(0)?);
+        let x = x.contiguous()?;
+        Ok(Tensor::from_vec(tile(&x, w, None)?, (n, m), &candle_core::Device::Cpu)?)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    Ok(x.matmul(&w.t()?)?)
+}
+
 /// One tile of logits `[cells, width]` for the final-normed `x` and dequantized rows `w`.
 #[cfg(not(target_arch = "wasm32"))]
 fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {

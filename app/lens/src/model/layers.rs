@@ -78,7 +78,11 @@ impl Linear {
             // The PyTorch definition: f32 activations against the dequantized weight, one layer at a time.
             Precision::Exact => {
                 let w = self.weight.dequantize(&Device::Cpu)?;
-                x.broadcast_matmul(&w.t()?)?
+                let (rows, out) = (x.elem_count() / x.dim(x.rank() - 1)?, w.dim(0)?);
+                let mut dims = x.dims().to_vec();
+                *dims.last_mut().expect("a linear layer's input has a last dimension") = out;
+                let flat = x.reshape((rows, x.dim(x.rank() - 1)?))?;
+                crate::lens::matmul_nt(&flat, &w)?.reshape(dims)?
             }
         };
         Ok(match &self.bias {
