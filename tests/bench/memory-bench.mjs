@@ -64,7 +64,7 @@ function pssMiB(root) {
 }
 
 const server = await serve(undefined, { "/bench-models/": path.join(ROOT, "models") });
-console.log("model | GGUF MiB | idle MiB | peak added MiB | ratio | after the run MiB");
+console.log("model | GGUF MiB | idle MiB | peak added MiB | ratio | after the run MiB | load s | run");
 for (const file of MODELS) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "loupe-memory-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -84,9 +84,11 @@ for (const file of MODELS) {
   const idle = pssMiB(root);
   let peak = idle;
   const timer = setInterval(() => { peak = Math.max(peak, pssMiB(root)); }, 100);
+  const loadStart = Date.now();
   await page.fill("#model-url", `${server.base}bench-models/${file}`);
   await page.click("#load-url");
   await page.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? "") && !document.querySelector("#progress"), null, { timeout: 600000 });
+  const loadSeconds = (Date.now() - loadStart) / 1000;
   await page.click("#mode-chat");
   await page.fill("#user", "What is the capital of Australia?");
   await page.click("#run");
@@ -97,7 +99,8 @@ for (const file of MODELS) {
   const after = pssMiB(root) - idle;
   const gguf = fs.statSync(path.join(ROOT, "models", file)).size / 1048576;
   const added = peak - idle;
-  console.log(`${file} | ${gguf.toFixed(0)} | ${idle.toFixed(0)} | ${added.toFixed(0)} | ${(added / gguf).toFixed(2)}x | ${after.toFixed(0)}`);
+  const run = (await page.textContent("#run-status")).replace("done: ", "");
+  console.log(`${file} | ${gguf.toFixed(0)} | ${idle.toFixed(0)} | ${added.toFixed(0)} | ${(added / gguf).toFixed(2)}x | ${after.toFixed(0)} | ${loadSeconds.toFixed(1)} | ${run}`);
   await context.close();
   fs.rmSync(profile, { recursive: true, force: true });
 }

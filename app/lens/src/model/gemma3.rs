@@ -49,8 +49,8 @@ impl Gemma3 {
         let (d, hd) = (h.d_model, h.head_dim);
         let window = g.opt_usize("gemma3.attention.sliding_window")?.unwrap_or(h.context).max(1);
         let local_base = g.opt_f32("gemma3.rope.local.freq_base")?.unwrap_or(LOCAL_ROPE_BASE);
-        let global_rotary = Rotary::new(hd, h.rope_base, h.context, RopeStyle::Halves, None, h.rope_scale)?;
-        let local_rotary = Rotary::new(hd, local_base, h.context, RopeStyle::Halves, None, 1.0)?;
+        let global_rotary = Rotary::new(hd, h.rope_base, RopeStyle::Halves, None, h.rope_scale)?;
+        let local_rotary = Rotary::new(hd, local_base, RopeStyle::Halves, None, 1.0)?;
         let blocks = (0..h.n_layers)
             .map(|i| {
                 let p = format!("blk.{i}");

@@ -121,10 +121,12 @@ pub enum RopeStyle {
     Halves,
 }
 
-/// Precomputed cos/sin tables for positions `0..max_positions`.
+/// Rotary position embedding. The angles are computed for the positions of each call rather than
+/// tabled for the whole context: a table for a 128k context takes tens of MB (per rotary base) that
+/// wasm memory would never give back, while computing them costs a few flops per position.
 pub struct Rotary {
-    cos: Tensor,
-    sin: Tensor,
+    /// `[1, head_dim / 2]`.
+    inv_freq: Tensor,
     style: RopeStyle,
 }
 
@@ -134,7 +136,6 @@ impl Rotary {
     pub fn new(
         head_dim: usize,
         base: f32,
-        max_positions: usize,
         style: RopeStyle,
         freq_divisors: Option<&[f32]>,
         position_scale: f32,
@@ -146,19 +147,17 @@ impl Rotary {
                 f / freq_divisors.and_then(|d| d.get(i)).copied().unwrap_or(1.0) / position_scale
             })
             .collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, half), &Device::Cpu)?;
-        let positions = Tensor::arange(0u32, max_positions as u32, &Device::Cpu)?
-            .to_dtype(DType::F32)?
-            .reshape((max_positions, 1))?;
-        let angles = positions.broadcast_mul(&inv_freq)?;
-        Ok(Self { cos: angles.cos()?, sin: angles.sin()?, style })
+        Ok(Self { inv_freq: Tensor::from_vec(inv_freq, (1, half), &Device::Cpu)?, style })
     }
 
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
     pub fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
         let seq = x.dim(2)?;
-        let cos = self.cos.narrow(0, start, seq)?;
-        let sin = self.sin.narrow(0, start, seq)?;
+        let positions = Tensor::arange(start as u32, (start + seq) as u32, &Device::Cpu)?
+            .to_dtype(DType::F32)?
+            .reshape((seq, 1))?;
+        let angles = positions.broadcast_mul(&self.inv_freq)?;
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
         let x = x.contiguous()?;
         Ok(match self.style {
             RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?,

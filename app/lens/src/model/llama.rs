@@ -58,7 +58,7 @@ impl Llama {
         } else {
             None
         };
-        let rotary = Rotary::new(hd, h.rope_base, h.context, variant.rope, divisors.as_deref(), h.rope_scale)?;
+        let rotary = Rotary::new(hd, h.rope_base, variant.rope, divisors.as_deref(), h.rope_scale)?;
         let blocks = (0..h.n_layers)
             .map(|i| {
                 let p = format!("blk.{i}");

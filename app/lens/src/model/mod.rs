@@ -120,7 +120,7 @@ impl Model {
                 Some("linear") => g.opt_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0).max(1.0),
                 _ => 1.0,
             },
-            // The rotary table is built for the whole context; cap it at what a browser can hold.
+            // No prompt near this length fits in a browser tab; larger claims are treated as this.
             context: context.min(1 << 17),
             vocab,
         };
