@@ -209,6 +209,25 @@ test("the page URL reproduces the view, and a run can be cancelled", async () =>
   await linked.close();
 });
 
+test("a run cancelled during the lens leaves nothing behind: the next run equals the native tool", async () => {
+  await page.click("#mode-chat");
+  await page.fill("#user", QUESTION);
+  await page.fill("#answer", "0");
+  await page.click("#run");
+  // Cancel while the helper is computing the second row group; its late reply must not be merged.
+  await page.waitForFunction(() => Number(document.querySelector("#figure")?.dataset.rowsDone) > 0, null, { timeout: TIMEOUT });
+  await page.click("#cancel-run");
+  await page.waitForFunction(() => /cancelled|stopped/.test(document.querySelector("#notice")?.textContent ?? ""), null, { timeout: 20_000 });
+  await runLens(page);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
+  const got = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+  for (let r = 0; r < native.n_rows; r++) {
+    for (let p = 0; p < native.ids.length; p++) {
+      assert.ok(Math.abs(got.entropy[r][p] - native.entropy[r][p]) < 0.01, `entropy (${r}, ${p})`);
+    }
+  }
+});
+
 test("tracked tokens, other colourings, and the model's answer extending the figure", async () => {
   const tracked = runNative(["--chat", QUESTION, "--track", " Canberra", " Sydney"]);
   await page.fill("#user", QUESTION);

@@ -156,6 +156,21 @@ fn bad_hyper_parameters_are_refused() {
     let mut g = TinyGguf::byte_level(64);
     g.remove("llama.block_count");
     assert!(matches!(load_err(&g.bytes()), LensError::MissingMetadata(_)));
+    // Hostile values of real-valued hyper-parameters: NaN, infinite, zero, negative, absurd.
+    for (key, value) in [
+        ("llama.attention.layer_norm_rms_epsilon", f32::NAN),
+        ("llama.attention.layer_norm_rms_epsilon", 0.0),
+        ("llama.attention.layer_norm_rms_epsilon", -1e-5),
+        ("llama.rope.freq_base", 0.0),
+        ("llama.rope.freq_base", f32::INFINITY),
+        ("llama.rope.freq_base", -10_000.0),
+        ("llama.final_logit_softcapping", f32::NAN),
+    ] {
+        let mut g = TinyGguf::byte_level(64);
+        g.set(key, Value::F32(value));
+        let e = load_err(&g.bytes());
+        assert!(matches!(&e, LensError::BadMetadata { key: k, .. } if k == key), "{key} = {value}: {e}");
+    }
 }
 
 #[test]

@@ -88,6 +88,9 @@ impl AppState {
     fn on_ready(&self) {
         self.send(&Request::Configure { lens_workers: self.lens_workers });
         self.send(&Request::ListCache);
+        if !self.load_when_ready.get_untracked() {
+            return;
+        }
         if self.source.with_value(Option::is_some) {
             return self.load_source();
         }

@@ -58,6 +58,9 @@ pub struct AppState {
     pub(crate) autorun: RwSignal<bool>,
     pub(crate) lens_workers: Option<usize>,
     pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
+    /// Whether a (re)started worker loads a model as soon as it is up: not after a crash or a
+    /// stuck load, which would only repeat it.
+    pub(crate) load_when_ready: RwSignal<bool>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
     pub shell: AppShell,
 }
@@ -94,6 +97,7 @@ impl AppState {
             autorun: RwSignal::new(link.question.is_some()),
             lens_workers: link.lens_workers,
             source: StoredValue::new_local(None),
+            load_when_ready: RwSignal::new(true),
             worker: StoredValue::new_local(None),
             shell: AppShell::register(),
         }
@@ -161,8 +165,9 @@ impl AppState {
         self.send(&Request::Run { run, question });
     }
 
-    /// Asks the worker to stop; if that same run or load is still going after a grace period,
-    /// restarts the worker.
+    /// Asks the worker to stop; if that same run or load is still going after a grace period (the
+    /// worker is inside one long step), restarts the worker: after a stuck run the model is loaded
+    /// again, after a stuck load it is not (the load was what the user cancelled).
     pub fn cancel(&self) {
         self.send(&Request::Cancel);
         let state = *self;
@@ -172,10 +177,13 @@ impl AppState {
             move || {
                 let same_run = state.running.get_untracked() && state.figure.with_untracked(|f| f.run) == run;
                 let same_load = state.loading.get_untracked() && state.load_epoch.get_untracked() == load;
-                if same_run || same_load {
+                if same_load {
+                    state.notice.set(Some("stopped the worker; no model is loaded".into()));
+                    state.restart_worker(false);
+                } else if same_run {
                     state.running.set(false);
                     state.notice.set(Some("stopped the worker; the model is loading again".into()));
-                    state.restart_worker();
+                    state.restart_worker(true);
                 }
             },
             CANCEL_GRACE,
@@ -198,10 +206,18 @@ impl AppState {
         let on_event: Rc<dyn Fn(Event)> = Rc::new(move |e| state.on_event(e));
         let on_crash: Rc<dyn Fn(String)> = Rc::new(move |detail| {
             state.running.set(false);
-            state.error.set(Some(format!(
-                "the model worker stopped ({detail}); this is usually the browser running out of memory for this model. Loupe restarted it; the model is loading again."
-            )));
-            state.restart_worker();
+            // A file that crashes the worker while loading would crash it again: never retried.
+            if state.loading.get_untracked() {
+                state.error.set(Some(format!(
+                    "the model worker stopped while loading this model ({detail}), usually because the browser ran out of memory for it. It was not loaded again; pick a smaller or more quantized file."
+                )));
+                state.restart_worker(false);
+            } else {
+                state.error.set(Some(format!(
+                    "the model worker stopped ({detail}); this is usually the browser running out of memory. Loupe restarted it; the model is loading again."
+                )));
+                state.restart_worker(true);
+            }
         });
         // The old worker, if any, is terminated as its handle drops.
         self.worker.set_value(None);
@@ -211,9 +227,16 @@ impl AppState {
         }
     }
 
-    fn restart_worker(&self) {
+    /// A fresh worker; `reload` loads the current model again once it is up.
+    fn restart_worker(&self, reload: bool) {
         self.model.set(None);
-        self.loading.set(true);
+        self.progress.set(None);
+        self.loading.set(reload && self.source.with_value(Option::is_some));
+        self.load_when_ready.set(reload);
+        if !reload {
+            self.source.set_value(None);
+            self.autorun.set(false);
+        }
         self.start_worker();
     }
 }

@@ -20,21 +20,24 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 const MAX_HELPERS: usize = 3;
+/// While waiting for a helper, a Cancel is noticed within this many milliseconds.
+const CANCEL_POLL_MS: i32 = 100;
 
 /// Coordinator → helper, as JSON in the `helper` field; bytes ride in `bytes`.
 #[derive(Serialize, Deserialize)]
 enum ToHelper {
     /// `bytes`: the helper's rows of the unembedding.
     Init(SliceHeader),
-    /// `bytes`: the final-normed cells of a row group, as f32.
-    Lens(InputHeader),
+    /// `bytes`: the final-normed cells of a row group, as f32. `job` numbers the request, so a
+    /// reply left over from a cancelled run is never merged into a later one.
+    Lens { job: u64, input: InputHeader },
 }
 
 /// Helper → coordinator.
 #[derive(Serialize, Deserialize)]
 enum FromHelper {
     Initialized,
-    Partial(LensPartial),
+    Partial { job: u64, partial: LensPartial },
     Failed(String),
 }
 
@@ -80,20 +83,27 @@ impl Helper {
         Ok(Helper { worker, vocab: 0..0, inbox, wake, _on_message: on_message, _on_error: on_error })
     }
 
-    async fn next(&self) -> Result<String, String> {
+    /// The next message, or none once `cancel` says so (checked at least every `CANCEL_POLL_MS`).
+    async fn next(&self, cancel: &dyn Fn() -> bool) -> Option<Result<String, String>> {
         loop {
             if let Some(item) = self.inbox.borrow_mut().pop_front() {
-                return item;
+                return Some(item);
+            }
+            if cancel() {
+                return None;
             }
             let wake = self.wake.clone();
-            let promise = js_sys::Promise::new(&mut |resolve, _| *wake.borrow_mut() = Some(resolve));
+            let promise = js_sys::Promise::new(&mut |resolve, _| {
+                let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, CANCEL_POLL_MS);
+                *wake.borrow_mut() = Some(resolve);
+            });
             let _ = JsFuture::from(promise).await;
         }
     }
 
-    async fn reply(&self) -> Result<FromHelper, String> {
-        let text = self.next().await?;
-        serde_json::from_str(&text).map_err(|e| format!("unreadable helper reply: {e}"))
+    async fn reply(&self, cancel: &dyn Fn() -> bool) -> Option<Result<FromHelper, String>> {
+        let text = self.next(cancel).await?;
+        Some(text.and_then(|t| serde_json::from_str(&t).map_err(|e| format!("unreadable helper reply: {e}"))))
     }
 
     /// Sends `message` with a typed array whose buffer is transferred, not copied.
@@ -116,6 +126,7 @@ thread_local! {
     static HELPERS: RefCell<Vec<Rc<Helper>>> = const { RefCell::new(Vec::new()) };
     /// The coordinator's own share of the vocabulary.
     static OWN: RefCell<Range<usize>> = const { RefCell::new(0..usize::MAX) };
+    static NEXT_JOB: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
     static CONFIGURED: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
@@ -148,7 +159,7 @@ pub async fn start(engine: &Engine) -> usize {
         let Ok(mut helper) = Helper::spawn() else { break };
         helper.vocab = cut(i)..cut(i + 1);
         // The helper's program posts its own Ready first.
-        if helper.next().await.is_err() {
+        if !matches!(helper.next(&|| false).await, Some(Ok(_))) {
             break;
         }
         // The bytes are copied once, into a JS buffer that is then moved (not copied) to the helper.
@@ -158,8 +169,8 @@ pub async fn start(engine: &Engine) -> usize {
         if sent.is_err() {
             break;
         }
-        match helper.reply().await {
-            Ok(FromHelper::Initialized) => started.push(Rc::new(helper)),
+        match helper.reply(&|| false).await {
+            Some(Ok(FromHelper::Initialized)) => started.push(Rc::new(helper)),
             _ => break,
         }
     }
@@ -180,10 +191,11 @@ pub async fn start(engine: &Engine) -> usize {
 pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> Result<LensPartial, LensError> {
     let helpers: Vec<Rc<Helper>> = HELPERS.with(|h| h.borrow().clone());
     let own = OWN.with(|o| o.borrow().clone());
+    let this_job = NEXT_JOB.with(|n| n.replace(n.get() + 1));
     if !helpers.is_empty() {
-        let (header, cells) = job.input.to_wire()?;
+        let (input, cells) = job.input.to_wire()?;
         let cells = Float32Array::from(&cells[..]);
-        let message = ToHelper::Lens(header);
+        let message = ToHelper::Lens { job: this_job, input };
         for h in &helpers {
             // Each helper gets its own copy: a transferred buffer can be sent once.
             h.send(&message, &Float32Array::new(&cells));
@@ -194,9 +206,15 @@ pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> 
     }
     let mut whole = engine.compute_part(job, own, cancel)?;
     for h in &helpers {
-        let part = match h.reply().await {
-            Ok(FromHelper::Partial(p)) => p,
-            _ => engine.compute_part(job, h.vocab.clone(), cancel)?,
+        let part = loop {
+            match h.reply(cancel).await {
+                None => return Err(LensError::Cancelled),
+                // A reply to an earlier, cancelled request: dropped.
+                Some(Ok(FromHelper::Partial { job, .. })) if job != this_job => continue,
+                Some(Ok(FromHelper::Partial { partial, .. })) => break partial,
+                // A failed or dead helper: its slice is decoded here.
+                _ => break engine.compute_part(job, h.vocab.clone(), cancel)?,
+            }
         };
         whole.merge(&part)?;
     }
@@ -220,17 +238,18 @@ pub fn handle(json: &str, bytes: JsValue) {
     let result = (|| -> Result<FromHelper, String> {
         match serde_json::from_str::<ToHelper>(json).map_err(|e| e.to_string())? {
             ToHelper::Init(header) => {
-                let slice = OwnedVocabSlice::from_bytes(&header, &Uint8Array::new(&bytes).to_vec())
+                let bytes = Uint8Array::new(&bytes);
+                let slice = OwnedVocabSlice::filled(&header, bytes.length() as usize, |buf| bytes.copy_to(buf))
                     .map_err(|e| e.to_string())?;
                 SLICE.with(|s| *s.borrow_mut() = Some(slice));
                 Ok(FromHelper::Initialized)
             }
-            ToHelper::Lens(header) => SLICE.with(|s| {
+            ToHelper::Lens { job, input } => SLICE.with(|s| {
                 let s = s.borrow();
                 let slice = s.as_ref().ok_or("no vocabulary slice yet")?;
                 let input =
-                    LensInput::from_wire(header, Float32Array::new(&bytes).to_vec()).map_err(|e| e.to_string())?;
-                slice.compute(&input).map(FromHelper::Partial).map_err(|e| e.to_string())
+                    LensInput::from_wire(input, Float32Array::new(&bytes).to_vec()).map_err(|e| e.to_string())?;
+                slice.compute(&input).map(|partial| FromHelper::Partial { job, partial }).map_err(|e| e.to_string())
             }),
         }
     })();

@@ -48,7 +48,14 @@ impl Gemma3 {
     pub fn load(g: &GgufFile, h: Hyper, embed: QuantizedTable) -> Result<Self> {
         let (d, hd) = (h.d_model, h.head_dim);
         let window = g.opt_usize("gemma3.attention.sliding_window")?.unwrap_or(h.context).max(1);
-        let local_base = g.opt_f32("gemma3.rope.local.freq_base")?.unwrap_or(LOCAL_ROPE_BASE);
+        let local_base = match g.opt_f32("gemma3.rope.local.freq_base")? {
+            None => LOCAL_ROPE_BASE,
+            Some(b) if b.is_finite() && b >= 1.0 => b,
+            Some(b) => {
+                let why = format!("{b} is not a rotary base");
+                return Err(crate::LensError::BadMetadata { key: "gemma3.rope.local.freq_base".into(), why });
+            }
+        };
         let global_rotary = Rotary::new(hd, h.rope_base, RopeStyle::Halves, None, h.rope_scale)?;
         let local_rotary = Rotary::new(hd, local_base, RopeStyle::Halves, None, 1.0)?;
         let blocks = (0..h.n_layers)

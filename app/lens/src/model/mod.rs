@@ -107,6 +107,18 @@ impl Model {
             None => return Err(LensError::Corrupt(format!("the tensor `{embed_name}` is missing"))),
         };
         let context = positive("context_length")?;
+        // A real number in a sane range, or the default when absent: NaN, infinite, zero or absurd
+        // values would give a figure of silent garbage.
+        let real = |k: &str, default: f32, range: std::ops::RangeInclusive<f32>| -> Result<f32> {
+            match g.opt_f32(&key(k))? {
+                None => Ok(default),
+                Some(v) if v.is_finite() && range.contains(&v) => Ok(v),
+                Some(v) => Err(LensError::BadMetadata {
+                    key: key(k),
+                    why: format!("{v} is outside {}..={}", range.start(), range.end()),
+                }),
+            }
+        };
         let hyper = Hyper {
             n_layers: positive("block_count")?,
             d_model,
@@ -114,10 +126,10 @@ impl Model {
             n_heads,
             n_kv_heads,
             head_dim,
-            eps: g.opt_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-6),
-            rope_base: g.opt_f32(&key("rope.freq_base"))?.unwrap_or(10_000.0),
+            eps: real("attention.layer_norm_rms_epsilon", 1e-6, 1e-12..=0.1)?,
+            rope_base: real("rope.freq_base", 10_000.0, 1.0..=1e12)?,
             rope_scale: match g.opt_string(&key("rope.scaling.type"))? {
-                Some("linear") => g.opt_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0).max(1.0),
+                Some("linear") => real("rope.scaling.factor", 1.0, 1.0..=1e6)?,
                 _ => 1.0,
             },
             // No prompt near this length fits in a browser tab; larger claims are treated as this.
@@ -131,7 +143,7 @@ impl Model {
             QuantizedTable { table: embed.table.clone() }
         };
         let final_norm = RmsNorm::load(g, "output_norm", d_model, hyper.eps)?;
-        let final_softcap = g.opt_f32(&key("final_logit_softcapping"))?.filter(|c| *c > 0.0);
+        let final_softcap = Some(real("final_logit_softcapping", 0.0, 0.0..=1e6)?).filter(|c| *c > 0.0);
         let blocks: Box<dyn Blocks> = match arch.as_str() {
             "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::LLAMA)?),
             "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN2)?),
