@@ -34,6 +34,7 @@ async function hoverCell(p, row, pos) {
   const [start, end] = (await p.getAttribute("#figure", "data-range")).split(",").map(Number);
   const nRows = Number(await p.getAttribute("#figure", "data-n-rows"));
   assert.ok(pos >= start && pos < end, `position ${pos} inside the magnified range ${start}..${end}`);
+  await p.locator("#magnified").scrollIntoViewIfNeeded();
   const box = await p.locator("#magnified").boundingBox();
   const LEFT = 52, TOP = 8, ROW_H = 18, RIGHT = 8;
   const cellW = (box.width - LEFT - RIGHT) / (end - start);
@@ -342,4 +343,29 @@ test("Qwen2.5 and Gemma 3 in the browser give the native tool's numbers", async 
     await page.locator("#figure").screenshot({ path: artifact(`${file}-${args[0].slice(2)}.png`) });
   }
   await page.click("#mode-chat");
+});
+
+test("a report from the command line opens in the page with the native numbers; a foreign file is refused", async () => {
+  const out = artifact("cli-report.json");
+  execFileSync(LOUPE, ["--model", MODEL, "--chat", QUESTION, "--track", " Canberra", "--json", out], { stdio: "pipe" });
+  const report = JSON.parse(fs.readFileSync(out, "utf8"));
+  await page.setInputFiles("#open-report", out);
+  await page.waitForFunction(() => /opened cli-report\.json/.test(document.querySelector("#notice")?.textContent ?? ""), null, { timeout: 30_000 });
+  assert.equal(await page.getAttribute("#figure", "data-complete"), "true");
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), report.ids.length);
+  const last = report.ids.length - 1;
+  for (const [row, pos] of [[30, last], [12, last - 4], [0, last - 9]]) {
+    const tip = await hoverCell(page, row, pos);
+    assert.equal(tip.top1Id, report.top_ids[row][pos][0], `top-1 at (${row}, ${pos})`);
+    assert.ok(Math.abs(tip.entropy - report.entropy[row][pos]) < 1e-4, `entropy at (${row}, ${pos})`);
+  }
+  await page.selectOption("#metric", "rank:0");
+  await hoverCell(page, 30, last);
+  assert.equal(Number(await page.getAttribute("#tooltip", "data-value")), report.tracked[0].rank[30][last]);
+  await page.locator("#figure").screenshot({ path: artifact("opened-report.png") });
+  await page.selectOption("#metric", "entropy");
+
+  await page.setInputFiles("#open-report", { name: "foreign.json", mimeType: "application/json", buffer: Buffer.from('{"hello": 1}') });
+  await page.waitForFunction(() => /cannot open foreign\.json/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), report.ids.length, "the opened figure stays");
 });

@@ -11,7 +11,7 @@ mod args;
 mod summary;
 
 use args::Args;
-use loupe_lens::protocol::{LensReport, Timings};
+use loupe_lens::protocol::{LensReport, Timings, REPORT_SCHEMA};
 use loupe_lens::Engine;
 use std::time::Instant;
 
@@ -61,8 +61,10 @@ fn run(a: &Args) -> Result<(), String> {
     let lens = t2.elapsed().as_secs_f64();
 
     let report = LensReport {
+        schema: REPORT_SCHEMA,
         model: file_name(&a.model),
         architecture: engine.model.architecture.clone(),
+        vocab: engine.vocab_size(),
         question: q.clone(),
         sequence,
         grid,

@@ -14,4 +14,4 @@ pub mod token_label;
 
 pub use messages::{too_large_message, CachedModel, Event, ModelInfo, Request, RunId, MAX_MODEL_BYTES};
 pub use question::{Precision, Prompt, Question, Sampling, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K};
-pub use report::{LensGrid, LensReport, Sequence, Timings, TokenInfo, TrackedToken};
+pub use report::{LensGrid, LensReport, Sequence, Timings, TokenInfo, TrackedToken, REPORT_SCHEMA};

@@ -162,12 +162,19 @@ pub struct Timings {
     pub lens: f64,
 }
 
+/// The version of the report's JSON; a file with another one is refused with a clear message.
+pub const REPORT_SCHEMA: u32 = 1;
+
 /// A whole lens result: which model, the question, the sequence, and the grid.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LensReport {
+    /// `REPORT_SCHEMA` when written.
+    pub schema: u32,
     /// The model's file name.
     pub model: String,
     pub architecture: String,
+    /// Tokens in the model's vocabulary (the legend marks ln V; ranks run up to it).
+    pub vocab: usize,
     #[serde(flatten)]
     pub question: Question,
     #[serde(flatten)]
@@ -180,6 +187,37 @@ pub struct LensReport {
 impl LensReport {
     pub fn complete(&self) -> bool {
         self.grid.n_rows > 0 && self.grid.rows_done() == self.grid.n_rows
+    }
+
+    /// Checks a report read from a file: its schema, and that every matrix has the grid's shape, so
+    /// the views can index it freely.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.schema != REPORT_SCHEMA {
+            return Err(format!(
+                "it is a report of schema {}, and this Loupe reads schema {REPORT_SCHEMA}",
+                self.schema
+            ));
+        }
+        let (g, s) = (&self.grid, &self.sequence);
+        let n = g.n_positions;
+        let rows_ok = |len: usize| len == g.n_rows;
+        let same = [s.ids.len(), s.tokens.len(), s.token_info.len()].iter().all(|&l| l == n);
+        let shaped = rows_ok(g.entropy.len())
+            && rows_ok(g.top_ids.len())
+            && rows_ok(g.top_probs.len())
+            && rows_ok(g.top_texts.len())
+            && rows_ok(g.kl_to_last.len())
+            && g.entropy.iter().chain(&g.kl_to_last).all(|r| r.len() == n)
+            && g.top_ids.iter().all(|r| r.len() == n)
+            && g.top_probs.iter().all(|r| r.len() == n)
+            && g.top_texts.iter().all(|r| r.len() == n)
+            && g.tracked.iter().all(|t| {
+                rows_ok(t.prob.len()) && t.prob.iter().chain(t.rank.iter().map(|_| &g.entropy[0])).all(|r| r.len() == n)
+            });
+        if g.n_rows == 0 || n == 0 || !same || !shaped || s.prompt_len > n {
+            return Err(format!("its matrices do not match its {} rows and {n} positions", g.n_rows));
+        }
+        Ok(())
     }
 }
 
@@ -221,6 +259,7 @@ mod tests {
     #[test]
     fn report_json_has_the_reference_keys() {
         let r = LensReport {
+            schema: REPORT_SCHEMA,
             question: Question { prompt: Prompt::chat("hi"), ..Default::default() },
             grid: row_grid(1, 1.0),
             ..Default::default()
@@ -235,5 +274,24 @@ mod tests {
         assert_eq!(v["precision"], "exact");
         let back: LensReport = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn opened_reports_are_checked() {
+        let token = TokenInfo { id: 1, piece: "a".into(), text: "a".into(), special: false, template: false };
+        let good = LensReport {
+            schema: REPORT_SCHEMA,
+            sequence: Sequence::new("aa".into(), vec![token.clone(), token], None),
+            grid: row_grid(2, 1.0),
+            ..Default::default()
+        };
+        assert_eq!(good.validate(), Ok(()));
+        assert!(LensReport { schema: 7, ..good.clone() }.validate().unwrap_err().contains("schema 7"));
+        let mut short = good.clone();
+        short.grid.entropy[1].pop();
+        assert!(short.validate().is_err());
+        let mut long = good;
+        long.sequence.prompt_len = 9;
+        assert!(long.validate().is_err());
     }
 }

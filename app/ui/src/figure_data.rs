@@ -2,7 +2,9 @@
 //! sequence, the tracked tokens, row groups), plus which model computed it. Pure data with no web
 //! types, so it reads on its own; the JSON export is this report as it stands.
 
-use loupe_protocol::{LensGrid, LensReport, ModelInfo, Question, RunId, Sequence, TokenInfo, TrackedToken};
+use loupe_protocol::{
+    LensGrid, LensReport, ModelInfo, Question, RunId, Sequence, TokenInfo, TrackedToken, REPORT_SCHEMA,
+};
 
 /// The quantity that colours the cells.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,13 +29,21 @@ impl FigureData {
     /// An empty figure for a new run of `question` on `model`.
     pub fn new(run: RunId, model: ModelInfo, question: Question) -> Self {
         let report = LensReport {
+            schema: REPORT_SCHEMA,
             model: model.file.clone(),
             architecture: model.architecture.clone(),
+            vocab: model.vocab,
             question,
             grid: LensGrid::pending(model.n_rows, 0, Vec::new()),
             ..Default::default()
         };
         Self { run, report, model: Some(model), done: false }
+    }
+
+    /// A saved report (the page's export or `loupe --json`), shown without any model.
+    pub fn opened(report: LensReport) -> Result<Self, String> {
+        report.validate()?;
+        Ok(Self { run: RunId(0), report, model: None, done: true })
     }
 
     /// The sequence being lensed; rows of an earlier sequence no longer fit, so they are cleared.
@@ -127,6 +137,6 @@ impl FigureData {
     }
 
     pub fn ln_vocab(&self) -> Option<f32> {
-        self.model.as_ref().map(|m| (m.vocab as f32).ln())
+        (self.report.vocab > 0).then(|| (self.report.vocab as f32).ln())
     }
 }

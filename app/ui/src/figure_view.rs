@@ -23,9 +23,7 @@ fn scale_for(fig: &FigureData, metric: Metric, vmax: f32) -> Scale {
         Metric::KlToLast => (vmax, "KL(last layer ‖ layer) (nats)".to_string()),
         Metric::TopProbability => (1.0, "Top-1 probability".to_string()),
         Metric::TrackedProbability(i) => (1.0, format!("Probability of {}", token(i))),
-        Metric::TrackedRank(i) => {
-            (fig.model.as_ref().map(|m| m.vocab as f32).unwrap_or(1e5), format!("Rank of {} (log scale)", token(i)))
-        }
+        Metric::TrackedRank(i) => (fig.report.vocab.max(2) as f32, format!("Rank of {} (log scale)", token(i))),
     };
     Scale { metric, max, title }
 }
@@ -132,8 +130,7 @@ pub fn FigureView() -> impl IntoView {
     };
 
     let file_stem = move || {
-        let model =
-            state.figure.with_untracked(|f| f.model.as_ref().map(|m| m.name.clone())).unwrap_or_else(|| "model".into());
+        let model = state.figure.with_untracked(|f| f.report.model.trim_end_matches(".gguf").to_string());
         format!("loupe-{}", model.replace(|c: char| !c.is_ascii_alphanumeric(), "-"))
     };
     let export_json = move |_| {
@@ -175,6 +172,15 @@ pub fn FigureView() -> impl IntoView {
                     on:mousemove=on_hover on:mouseleave=move |_| hover.set(None) on:click=on_click></canvas>
             </div>
             <div class="row exports">
+                <label class="file">"Open a saved figure (.json) "
+                    <input id="open-report" type="file" accept=".json,application/json" on:change=move |ev: web_sys::Event| {
+                        let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
+                        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+                            state.open_report_file(file);
+                        }
+                        input.set_value("");
+                    }/>
+                </label>
                 <button id="export-svg" on:click=export_svg disabled=move || !has_rows()>"Export SVG"</button>
                 <button id="export-png" on:click=export_png disabled=move || !has_rows()>"Export PNG"</button>
                 <button id="export-json" on:click=export_json disabled=move || !state.figure.with(FigureData::complete)>"Export JSON"</button>

@@ -138,7 +138,11 @@ fn install_drop_target(state: AppState) {
     let drop = window_event_listener(leptos::ev::drop, move |ev: web_sys::DragEvent| {
         ev.prevent_default();
         if let Some(file) = ev.data_transfer().and_then(|d| d.files()).and_then(|f| f.get(0)) {
-            state.load_file(file);
+            if file.name().to_lowercase().ends_with(".json") {
+                state.open_report_file(file);
+            } else {
+                state.load_file(file);
+            }
         }
     });
     on_cleanup(move || {

@@ -8,7 +8,7 @@ use crate::question_form::QuestionForm;
 use crate::url_state::{self, Link};
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
-use loupe_protocol::{CachedModel, Event, ModelInfo, Request, RunId, TokenInfo};
+use loupe_protocol::{CachedModel, Event, LensReport, ModelInfo, Request, RunId, TokenInfo};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -194,6 +194,37 @@ impl AppState {
         if self.model.get_untracked().is_some() && !self.running.get_untracked() && !self.loading.get_untracked() {
             self.send(&Request::Preview { question: self.form.question() });
         }
+    }
+
+    /// Shows a saved report (the page's own export or `loupe --json`) without loading any model.
+    pub fn open_report_file(&self, file: web_sys::File) {
+        let state = *self;
+        let name = file.name();
+        wasm_bindgen_futures::spawn_local(async move {
+            let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string());
+            let opened = text
+                .ok_or_else(|| "it could not be read".to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<LensReport>(&t).map_err(|e| format!("it is not a Loupe report ({e})"))
+                })
+                .and_then(FigureData::opened);
+            match opened {
+                Ok(figure) => {
+                    let n = figure.n_positions();
+                    state.error.set(None);
+                    state.notice.set(Some(format!(
+                        "opened {name}: {}, {} positions (no model needed)",
+                        figure.report.model, n
+                    )));
+                    state.column.set(None);
+                    state.metric.set(Metric::Entropy);
+                    state.preview.set(figure.tokens().to_vec());
+                    state.figure.set(figure);
+                    state.range.set(crate::layout::default_range(n, MAGNIFIED_WINDOW));
+                }
+                Err(why) => state.error.set(Some(format!("cannot open {name}: {why}"))),
+            }
+        });
     }
 
     /// Sends a request to the worker.
