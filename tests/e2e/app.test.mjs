@@ -369,3 +369,23 @@ test("a report from the command line opens in the page with the native numbers; 
   await page.waitForFunction(() => /cannot open foreign\.json/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
   assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), report.ids.length, "the opened figure stays");
 });
+
+test("the keyboard walks the figure and announces each cell; Enter opens the column, Escape closes it", async () => {
+  // The figure on screen is the Australia report opened above.
+  const n = Number(await page.getAttribute("#figure", "data-n-positions"));
+  assert.equal(n, native.ids.length);
+  await page.focus("#magnified");
+  await page.keyboard.press("ArrowDown"); // from the output row at the last position
+  await page.keyboard.press("ArrowLeft");
+  const said = await page.textContent("#focus-announce");
+  assert.match(said, new RegExp(`^layer 29, position ${n - 2} `));
+  const entropy = Number(/entropy ([0-9.]+) nats/.exec(said)[1]);
+  assert.ok(Math.abs(entropy - native.entropy[29][n - 2]) < 0.006, `${said} vs ${native.entropy[29][n - 2]}`);
+  await page.keyboard.press("Enter");
+  assert.equal(Number(await page.getAttribute("#column-zoom", "data-pos")), n - 2);
+  await page.keyboard.press("Escape");
+  await page.locator("#column-zoom").waitFor({ state: "detached" });
+  await page.selectOption("#palette", "viridis");
+  await page.locator("#figure").screenshot({ path: artifact("viridis.png") });
+  await page.selectOption("#palette", "diverging");
+});

@@ -5,7 +5,7 @@
 use crate::figure_data::Metric;
 use crate::figure_view::Hover;
 use crate::layout::row_label;
-use crate::scale::{format_value, Scale};
+use crate::scale::{format_value, Palette, Scale};
 use crate::state::AppState;
 use leptos::prelude::*;
 use loupe_protocol::token_label::display;
@@ -54,6 +54,12 @@ pub fn MetricControls() -> impl IntoView {
     view! {
         <label>"Colour by "
             <select id="metric" on:change=move |ev| state.metric.set(decode(&event_target_value(&ev)))>{options}</select>
+        </label>
+        <label>" colours "
+            <select id="palette" on:change=move |ev| state.palette.set(if event_target_value(&ev) == "viridis" { Palette::Viridis } else { Palette::Diverging })>
+                <option value="diverging" selected=move || state.palette.get() == Palette::Diverging>"red–blue (as in the papers)"</option>
+                <option value="viridis" selected=move || state.palette.get() == Palette::Viridis>"colour-blind safe (viridis)"</option>
+            </select>
         </label>
         <label>" max "
             <input id="vmax" type="number" min="0.5" max="20" step="0.5" prop:value=move || state.vmax.get().to_string()

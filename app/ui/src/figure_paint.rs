@@ -16,8 +16,15 @@ pub const LEGEND_H: f64 = 50.0;
 /// Legend width in exports and beside the magnified view.
 pub const LEGEND_W: f64 = 320.0;
 
-/// The magnified range with its axis.
-pub fn magnified(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scale, column: Option<usize>) {
+/// The magnified range with its axis; `column` is the zoomed position, `focus` the keyboard's cell.
+pub fn magnified(
+    p: &mut dyn Painter,
+    l: &Layout,
+    fig: &FigureData,
+    scale: &Scale,
+    column: Option<usize>,
+    focus: Option<(usize, usize)>,
+) {
     p.fill_rect(0.0, 0.0, l.width, l.height(), "#fff");
     let chars = l.label_chars();
     for r in 0..l.n_rows {
@@ -60,6 +67,9 @@ pub fn magnified(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scal
     }
     if let Some(c) = column.filter(|&c| c >= l.start && c < l.end) {
         p.stroke_rect(l.x(c) + 1.0, layout::TOP + 1.0, l.cell_w - 2.0, l.grid_bottom() - layout::TOP - 2.0, INK, 2.0);
+    }
+    if let Some((r, pos)) = focus.filter(|&(r, pos)| r < l.n_rows && pos >= l.start && pos < l.end) {
+        p.stroke_rect(l.x(pos) + 1.5, l.y(r) + 1.5, l.cell_w - 3.0, layout::ROW_H - 3.0, "#ffb000", 3.0);
     }
     axis(p, l, fig);
 }
@@ -137,7 +147,7 @@ pub fn legend(p: &mut dyn Painter, x0: f64, y0: f64, width: f64, scale: &Scale, 
 pub fn composite(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scale) -> f64 {
     let height = composite_height(l);
     p.fill_rect(0.0, 0.0, l.width, height, "#fff");
-    magnified(p, l, fig, scale, None);
+    magnified(p, l, fig, scale, None, None);
     legend(p, layout::LEFT, l.height() + 10.0, LEGEND_W.min(l.width - layout::LEFT - 20.0), scale, fig.ln_vocab());
     height
 }

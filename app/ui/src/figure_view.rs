@@ -6,26 +6,26 @@ use crate::export;
 use crate::figure_data::{FigureData, Metric};
 use crate::figure_details::{ColumnZoom, MetricControls, Tooltip};
 use crate::figure_paint;
-use crate::layout::Layout;
+use crate::layout::{row_label, Layout};
 use crate::overview;
 use crate::paint::canvas::CanvasPainter;
-use crate::scale::Scale;
+use crate::scale::{Palette, Scale};
 use crate::state::AppState;
 use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use loupe_protocol::token_label::display;
 use wasm_bindgen::JsCast;
 
-fn scale_for(fig: &FigureData, metric: Metric, vmax: f32) -> Scale {
+fn scale_for(fig: &FigureData, metric: Metric, vmax: f32, palette: Palette) -> Scale {
     let token = |i: usize| fig.tracked().get(i).map(|t| display(&t.text)).unwrap_or_default();
     let (max, title) = match metric {
         Metric::Entropy => (vmax, "Entropy (nats)".to_string()),
         Metric::KlToLast => (vmax, "KL(last layer ‖ layer) (nats)".to_string()),
-        Metric::TopProbability => (1.0, "Top-1 probability".to_string()),
-        Metric::TrackedProbability(i) => (1.0, format!("Probability of {}", token(i))),
+        Metric::TopProbability => (1.0, "Top-1 probability (log scale)".to_string()),
+        Metric::TrackedProbability(i) => (1.0, format!("Probability of {} (log scale)", token(i))),
         Metric::TrackedRank(i) => (fig.report.vocab.max(2) as f32, format!("Rank of {} (log scale)", token(i))),
     };
-    Scale { metric, max, title }
+    Scale { metric, max, title, palette }
 }
 
 /// A cell under the pointer: (row, position, client x, client y).
@@ -40,6 +40,8 @@ pub fn FigureView() -> impl IntoView {
     let legend = NodeRef::<Canvas>::new();
     let width = RwSignal::new(900.0f64);
     let hover = RwSignal::new(None);
+    // The keyboard's cell (row, position): arrows move it, Enter opens its column, Escape closes.
+    let focus = RwSignal::new(None::<(usize, usize)>);
 
     // Follow the container's width.
     let measure = move || {
@@ -57,7 +59,9 @@ pub fn FigureView() -> impl IntoView {
     let resize = window_event_listener(leptos::ev::resize, move |_| measure());
     on_cleanup(move || resize.remove());
 
-    let scale = Memo::new(move |_| state.figure.with(|f| scale_for(f, state.metric.get(), state.vmax.get())));
+    let scale = Memo::new(move |_| {
+        state.figure.with(|f| scale_for(f, state.metric.get(), state.vmax.get(), state.palette.get()))
+    });
     let layout_now = move || {
         let (start, end) = state.range.get();
         Layout::new(width.get(), start, end.max(start + 1), state.figure.with(FigureData::n_rows))
@@ -66,6 +70,7 @@ pub fn FigureView() -> impl IntoView {
     // Redraw whenever data, colouring, range, column or width change.
     Effect::new(move |_| {
         let (w, range, column, s) = (width.get(), state.range.get(), state.column.get(), scale.get());
+        let focus = focus.get();
         state.figure.with(|fig| {
             if let Some(c) = overview_canvas.get() {
                 overview::draw(&c, w, fig, &s, range, column);
@@ -73,7 +78,7 @@ pub fn FigureView() -> impl IntoView {
             if let Some(c) = magnified.get() {
                 let l = Layout::new(w, range.0, range.1.max(range.0 + 1), fig.n_rows());
                 if let Some(mut p) = CanvasPainter::for_screen(&c, w, l.height()) {
-                    figure_paint::magnified(&mut p, &l, fig, &s, column);
+                    figure_paint::magnified(&mut p, &l, fig, &s, column, focus);
                 }
             }
             if let Some(c) = legend.get() {
@@ -129,6 +134,46 @@ pub fn FigureView() -> impl IntoView {
         }
     };
 
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        let (n_rows, n) = state.figure.with_untracked(|f| (f.n_rows(), f.n_positions()));
+        if n == 0 || n_rows == 0 {
+            return;
+        }
+        let (start, end) = state.range.get_untracked();
+        let (r, p) = focus.get_untracked().unwrap_or((n_rows - 1, end.saturating_sub(1).min(n - 1)));
+        let next = match ev.key().as_str() {
+            "ArrowUp" => ((r + 1).min(n_rows - 1), p),
+            "ArrowDown" => (r.saturating_sub(1), p),
+            "ArrowLeft" => (r, p.saturating_sub(1)),
+            "ArrowRight" => (r, (p + 1).min(n - 1)),
+            "Enter" | " " => {
+                ev.prevent_default();
+                focus.set(Some((r, p)));
+                return state.column.set(Some(p));
+            }
+            "Escape" => return state.column.set(None),
+            _ => return,
+        };
+        ev.prevent_default();
+        focus.set(Some(next));
+        // The magnified range follows the focus.
+        let span = end.saturating_sub(start).max(1);
+        if next.1 < start {
+            state.range.set((next.1, next.1 + span));
+        } else if next.1 >= end {
+            state.range.set((next.1 + 1 - span, next.1 + 1));
+        }
+    };
+    let announcement = move || {
+        let (r, p) = focus.get()?;
+        state.figure.with(|f| {
+            let token = f.tokens().get(p).map(|t| display(&t.text)).unwrap_or_default();
+            let entropy = f.value(Metric::Entropy, r, p)?;
+            let top = f.top(r, p).first().map(|t| display(&t.1)).unwrap_or_default();
+            Some(format!("layer {}, position {p} {token}: top-1 {top}, entropy {entropy:.2} nats", row_label(r)))
+        })
+    };
+
     let file_stem = move || {
         let model = state.figure.with_untracked(|f| f.report.model.trim_end_matches(".gguf").to_string());
         format!("loupe-{}", model.replace(|c: char| !c.is_ascii_alphanumeric(), "-"))
@@ -168,8 +213,10 @@ pub fn FigureView() -> impl IntoView {
             <div node_ref=container class="canvas-box">
                 <canvas node_ref=overview_canvas id="overview" aria-label="overview of all positions"
                     on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up></canvas>
-                <canvas node_ref=magnified id="magnified" aria-label="magnified range"
-                    on:mousemove=on_hover on:mouseleave=move |_| hover.set(None) on:click=on_click></canvas>
+                <canvas node_ref=magnified id="magnified" tabindex="0"
+                    aria-label="magnified range: arrow keys move between cells, Enter lists the column's top tokens, Escape closes the list"
+                    on:mousemove=on_hover on:mouseleave=move |_| hover.set(None) on:click=on_click on:keydown=on_key></canvas>
+                <div id="focus-announce" class="sr-only" aria-live="polite">{announcement}</div>
             </div>
             <div class="row exports">
                 <label class="file">"Open a saved figure (.json) "
