@@ -31,23 +31,6 @@ fn random(shape: &[usize], seed: u64, scale: f32) -> Tensor {
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 
-/// GPT-2's printable spelling of each byte.
-fn byte_symbols() -> Vec<String> {
-    let mut next = 256u32;
-    (0u32..256)
-        .map(|b| {
-            let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
-            let c = if printable {
-                b
-            } else {
-                next += 1;
-                next - 1
-            };
-            char::from_u32(c).unwrap().to_string()
-        })
-        .collect()
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = args.first().expect("usage: make_scale_model OUT.gguf [llama3.2-1b|smoke]");
@@ -57,7 +40,7 @@ fn main() {
         other => panic!("unknown shape {other}"),
     };
     let head_dim = s.d / s.heads;
-    let mut tokens = byte_symbols();
+    let mut tokens: Vec<String> = loupe_lens::tokenizer::byte_symbols().iter().map(char::to_string).collect();
     let mut types = vec![1i32; tokens.len()];
     for special in ["<|im_start|>", "<|im_end|>"] {
         tokens.push(special.into());

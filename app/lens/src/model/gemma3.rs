@@ -7,7 +7,7 @@
 //! Gemma's `1 + w` norm convention into the stored weights, so the norms here are plain RMS norms.
 
 use super::layers::*;
-use super::{Blocks, Hyper};
+use super::{Blocks, Hyper, RowSink};
 use crate::error::Result;
 use crate::gguf::GgufFile;
 use crate::Precision;
@@ -86,13 +86,7 @@ impl Gemma3 {
 }
 
 impl Blocks for Gemma3 {
-    fn forward(
-        &mut self,
-        ids: &[u32],
-        start: usize,
-        p: Precision,
-        rows: &mut Option<&mut Vec<Tensor>>,
-    ) -> Result<Tensor> {
+    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut RowSink) -> Result<Tensor> {
         let h = &self.h;
         let mut x = (self.embed.lookup(ids)?.unsqueeze(0)? * (h.d_model as f64).sqrt())?;
         if let Some(rows) = rows.as_deref_mut() {

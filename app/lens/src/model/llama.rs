@@ -8,7 +8,7 @@
 //!            x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x))
 
 use super::layers::*;
-use super::{Blocks, Hyper};
+use super::{Blocks, Hyper, RowSink};
 use crate::error::Result;
 use crate::gguf::GgufFile;
 use crate::Precision;
@@ -81,13 +81,7 @@ impl Llama {
 }
 
 impl Blocks for Llama {
-    fn forward(
-        &mut self,
-        ids: &[u32],
-        start: usize,
-        p: Precision,
-        rows: &mut Option<&mut Vec<Tensor>>,
-    ) -> Result<Tensor> {
+    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut RowSink) -> Result<Tensor> {
         let h = &self.h;
         let mut x = self.embed.lookup(ids)?.unsqueeze(0)?;
         if let Some(rows) = rows.as_deref_mut() {

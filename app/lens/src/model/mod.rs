@@ -31,17 +31,14 @@ pub struct Hyper {
     pub vocab: usize,
 }
 
+/// Where a forward pass puts the residual stream of every row, when asked to.
+pub type RowSink<'a> = Option<&'a mut Vec<Tensor>>;
+
 /// The residual stream of an architecture: embedding plus blocks, with a KV cache.
 pub trait Blocks: Send {
     /// Runs `ids` at positions `start..`; when `rows` is given, pushes the embedding output and
     /// every block's output (each `[ids.len(), d]`). Returns the last block's output.
-    fn forward(
-        &mut self,
-        ids: &[u32],
-        start: usize,
-        p: Precision,
-        rows: &mut Option<&mut Vec<Tensor>>,
-    ) -> Result<Tensor>;
+    fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut RowSink) -> Result<Tensor>;
     fn cached_len(&self) -> usize;
     fn clear_cache(&mut self);
 }

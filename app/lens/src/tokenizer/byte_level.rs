@@ -71,24 +71,26 @@ impl ByteLevelBpe {
     }
 }
 
+/// GPT-2's printable spelling of each byte, as byte-level vocabularies write them (`Ġ` for a space).
+pub fn byte_symbols() -> [char; 256] {
+    let mut next = 256u32;
+    std::array::from_fn(|b| {
+        let b = b as u32;
+        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let c = if printable {
+            b
+        } else {
+            next += 1;
+            next - 1
+        };
+        char::from_u32(c).expect("the table stays below U+0144")
+    })
+}
+
 /// GPT-2's table from the printable characters used in the vocabulary back to bytes.
 fn unicode_to_byte() -> &'static std::collections::HashMap<char, u8> {
     static TABLE: OnceLock<std::collections::HashMap<char, u8>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut table = std::collections::HashMap::new();
-        let mut next = 256u32;
-        for b in 0u32..256 {
-            let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
-            let c = if printable {
-                b
-            } else {
-                next += 1;
-                next - 1
-            };
-            table.insert(char::from_u32(c).unwrap(), b as u8);
-        }
-        table
-    })
+    TABLE.get_or_init(|| byte_symbols().into_iter().enumerate().map(|(b, c)| (c, b as u8)).collect())
 }
 
 pub fn piece_to_bytes(piece: &str) -> Vec<u8> {

@@ -20,6 +20,8 @@ use std::ops::Range;
 const TOKEN_TYPE_CONTROL: i32 = 3;
 const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 
+pub use byte_level::byte_symbols;
+
 /// The pre-tokenizers (`tokenizer.ggml.pre`) this engine knows.
 pub const SUPPORTED_PRE_TOKENIZERS: &[&str] = byte_level::SUPPORTED_PRE;
 

@@ -34,19 +34,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// GPT-2's printable spelling of each byte.
 pub fn byte_symbols() -> Vec<char> {
-    let mut next = 256u32;
-    (0u32..256)
-        .map(|b| {
-            let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
-            let c = if printable {
-                b
-            } else {
-                next += 1;
-                next - 1
-            };
-            char::from_u32(c).unwrap()
-        })
-        .collect()
+    loupe_lens::tokenizer::byte_symbols().to_vec()
 }
 
 /// A llama-architecture GGUF under construction: metadata and tensors, written on `bytes()`.
