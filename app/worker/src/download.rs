@@ -48,6 +48,33 @@ pub async fn forget(url: &str) {
 }
 
 async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, LoadError> {
+    let Some(cache) = incoming().await else {
+        // No Cache Storage (a private window may refuse it): the download is kept in memory.
+        return fetch_to_memory(url, init).await;
+    };
+    match fetch_to_store(&cache, url, init).await? {
+        Stored::Blob(blob) => Ok(blob),
+        Stored::Refused(why) => {
+            // Storage full or refused: the whole body arrived but was not kept, so it is fetched
+            // once more, into memory.
+            web_sys::console::warn_1(
+                &format!("the download could not be stored ({why}); fetching it into memory").into(),
+            );
+            fetch_to_memory(url, init).await
+        }
+    }
+}
+
+/// What streaming a download into Cache Storage gave.
+enum Stored {
+    /// The stored body, read back as a disk-backed blob.
+    Blob(Blob),
+    /// The body arrived whole, but storage refused it.
+    Refused(String),
+}
+
+/// The response's body and announced length, once the status and size are acceptable.
+async fn open(url: &str, init: &web_sys::RequestInit) -> Result<(ReadableStream, Option<u64>), LoadError> {
     let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, init))
         .await
         .map_err(|e| match interrupted(e) {
@@ -65,15 +92,21 @@ async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, Load
         return Err(too_large(t).into());
     }
     let body = response.body().ok_or_else(|| "the server sent no body".to_string())?;
-    let Some(cache) = incoming().await else {
-        // No Cache Storage (a private window may refuse it): keep the chunks in memory instead.
-        let chunks = js_sys::Array::new();
-        count(&body, total, |chunk| {
-            chunks.push(chunk);
-        })
-        .await?;
-        return Ok(Blob::new_with_u8_array_sequence(&chunks).map_err(js_error)?);
-    };
+    Ok((body, total))
+}
+
+async fn fetch_to_memory(url: &str, init: &web_sys::RequestInit) -> Result<Blob, LoadError> {
+    let (body, total) = open(url, init).await?;
+    let chunks = js_sys::Array::new();
+    count(&body, total, |chunk| {
+        chunks.push(chunk);
+    })
+    .await?;
+    Ok(Blob::new_with_u8_array_sequence(&chunks).map_err(js_error)?)
+}
+
+async fn fetch_to_store(cache: &Cache, url: &str, init: &web_sys::RequestInit) -> Result<Stored, LoadError> {
+    let (body, total) = open(url, init).await?;
     // One branch streams to disk; the other is only counted, for progress and the size checks.
     let branches = body.tee();
     let (to_disk, to_count): (ReadableStream, ReadableStream) =
@@ -81,11 +114,13 @@ async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, Load
     let stored = Response::new_with_opt_readable_stream(Some(&to_disk)).map_err(js_error)?;
     let put = JsFuture::from(cache.put_with_str(url, &stored));
     count(&to_count, total, |_| {}).await?;
-    put.await.map_err(interrupted)?;
+    if let Err(e) = put.await {
+        return Ok(Stored::Refused(js_error(e)));
+    }
     let kept: Response =
         JsFuture::from(cache.match_with_str(url)).await.map_err(js_error)?.dyn_into().map_err(js_error)?;
     let blob = JsFuture::from(kept.blob().map_err(js_error)?).await.map_err(js_error)?;
-    Ok(blob.unchecked_into())
+    Ok(Stored::Blob(blob.unchecked_into()))
 }
 
 /// Reads a body to its end, reporting progress and refusing it once it is too large or when it
