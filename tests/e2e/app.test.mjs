@@ -298,6 +298,19 @@ test("a download that is not a model says so and is not kept", async () => {
   assert.ok(!kept.some((u) => u.endsWith("manifest.webmanifest")), `not stored: ${kept.join(" ")}`);
 });
 
+test("a stored model that no longer loads is removed, with a message", async () => {
+  const url = `${server.base}test-models/damaged.gguf`;
+  await page.evaluate(async (u) => {
+    const store = await caches.open("loupe-models-v1");
+    await store.put(u, new Response("GGUF, but only the magic", { headers: { "x-loupe-bytes": "24" } }));
+  }, url);
+  await page.fill("#model-url", url);
+  await page.click("#load-url");
+  await page.waitForFunction(() => /was removed/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  assert.equal(await page.evaluate(async (u) => Boolean(await (await caches.open("loupe-models-v1")).match(u)), url), false);
+  await waitForModel(page);
+});
+
 test("stored models can be listed and deleted", async () => {
   await page.click("#stored-models summary");
   assert.match(await page.textContent("#stored-models summary"), /\(1\)/);

@@ -62,13 +62,24 @@ pub async fn load_url(url: String, name: String) {
     let result = match loader::fetch_model(&url).await {
         Ok((blob, from_cache)) => {
             let loaded = install(&blob, name, url.clone(), from_cache).await;
-            // Kept for the next visit only once it has parsed: a bad file is never stored.
-            match (&loaded, from_cache) {
-                (Ok(()), false) => loader::store(&url, &blob).await,
-                (Err(_), false) => crate::download::forget(&url).await,
-                _ => {}
+            // Kept for the next visit only once it has parsed: a bad file is never stored, and a
+            // stored one that no longer loads is removed rather than failing on every visit.
+            match (loaded, from_cache) {
+                (Ok(()), false) => {
+                    loader::store(&url, &blob).await;
+                    Ok(())
+                }
+                (Err(e), false) => {
+                    crate::download::forget(&url).await;
+                    Err(e)
+                }
+                (Err(LoadError::Failed(why)), true) => {
+                    let _ = loader::clear(Some(&url)).await;
+                    loader::post_cache_list().await;
+                    Err(LoadError::Failed(format!("{why} (the copy kept in this browser was removed)")))
+                }
+                (other, true) => other,
             }
-            loaded
         }
         Err(e) => Err(e),
     };
