@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { serve, browser, artifact, ROOT } from "./harness.mjs";
+import { serve, browser, artifact, ROOT, waitForModel } from "./harness.mjs";
 
 const MODEL = path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
 const QUESTION = "What is the capital of Australia?";
@@ -18,10 +18,6 @@ function runNative(args, model = MODEL) {
   const out = artifact(`native-${Date.now()}.json`);
   execFileSync(LOUPE, ["--model", model, ...args, "--json", out], { stdio: "pipe" });
   return JSON.parse(fs.readFileSync(out, "utf8"));
-}
-
-async function waitForModel(p) {
-  await p.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
 }
 
 async function runLens(p) {

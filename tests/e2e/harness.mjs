@@ -75,3 +75,8 @@ export function artifact(name) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   return path.join(ARTIFACTS, name);
 }
+
+/// Waits until the page reports a loaded model.
+export async function waitForModel(page, timeout = 300_000) {
+  await page.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout });
+}

@@ -6,15 +6,11 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { serve, browser, artifact, DIST } from "./harness.mjs";
+import { serve, browser, artifact, DIST, waitForModel } from "./harness.mjs";
 
 const TIMEOUT = 300_000;
 let server, chromium, page;
 const problems = [];
-
-async function waitForModel(p) {
-  await p.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
-}
 
 /// The page is controlled by an active service worker and the bundled model is in the model store.
 async function waitUntilKeptOffline(p) {

@@ -11,6 +11,7 @@ use candle_core::quantized::k_quants::{
 };
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::Device;
+use std::ops::Range;
 
 /// Bytes a tensor of `dtype` and `dims` takes, if the dims are whole blocks and do not overflow.
 pub fn byte_size(dtype: GgmlDType, dims: &[usize]) -> Result<usize> {
@@ -21,6 +22,18 @@ pub fn byte_size(dtype: GgmlDType, dims: &[usize]) -> Result<usize> {
             .ok_or_else(|| LensError::Corrupt(format!("a {dtype:?} tensor of shape {dims:?} is too large"))),
         _ => Err(LensError::Corrupt(format!("shape {dims:?} is not whole {dtype:?} blocks or is too large"))),
     }
+}
+
+/// Hands `read` the raw bytes of rows `rows` of a 2-D quantized table `[n, d]` (borrowed from the
+/// table, not copied), with `d`.
+pub fn with_rows<T>(table: &QTensor, rows: Range<usize>, read: impl FnOnce(&[u8], usize) -> T) -> Result<T> {
+    let (n, d) = table.shape().dims2()?;
+    if rows.start > rows.end || rows.end > n {
+        return Err(LensError::InvalidRequest(format!("rows {rows:?} outside a table of {n}")));
+    }
+    let row_bytes = byte_size(table.dtype(), &[1, d])?;
+    let data = table.data()?;
+    Ok(read(&data[rows.start * row_bytes..rows.end * row_bytes], d))
 }
 
 /// A tensor of `dtype` and `dims` whose bytes (in the file's layout) `fill` writes.

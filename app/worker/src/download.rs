@@ -14,8 +14,7 @@ use web_sys::{Blob, Cache, ReadableStream, ReadableStreamDefaultReader, Response
 const INCOMING: &str = "loupe-incoming-v1";
 
 async fn incoming() -> Option<Cache> {
-    let caches = scope().caches().ok()?;
-    JsFuture::from(caches.open(INCOMING)).await.ok()?.dyn_into().ok()
+    crate::loader::open_cache_named(INCOMING).await
 }
 
 fn interrupted(e: JsValue) -> LoadError {

@@ -38,9 +38,15 @@ pub fn js_error(e: JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-async fn open_cache() -> Option<Cache> {
+/// A Cache Storage cache by name; none where the browser refuses storage (some private windows).
+pub async fn open_cache_named(name: &str) -> Option<Cache> {
     let caches = scope().caches().ok()?;
-    JsFuture::from(caches.open(CACHE_NAME)).await.ok()?.dyn_into().ok()
+    JsFuture::from(caches.open(name)).await.ok()?.dyn_into().ok()
+}
+
+/// The model store.
+async fn open_cache() -> Option<Cache> {
+    open_cache_named(CACHE_NAME).await
 }
 
 pub fn set_download(controller: Option<web_sys::AbortController>) {

@@ -61,7 +61,8 @@ pub async fn load_url(url: String, name: String) {
     let _job = Job::start().await;
     let result = match loader::fetch_model(&url).await {
         Ok((blob, from_cache)) => {
-            let loaded = install(&blob, name, url.clone(), from_cache).await;
+            let file = url.rsplit('/').next().unwrap_or("").split('?').next().unwrap_or("").to_string();
+            let loaded = install(&blob, name, url.clone(), file, from_cache).await;
             // Kept for the next visit only once it has parsed: a bad file is never stored, and a
             // stored one that no longer loads is removed rather than failing on every visit.
             match (loaded, from_cache) {
@@ -89,7 +90,7 @@ pub async fn load_url(url: String, name: String) {
 pub async fn load_file(file: web_sys::File, name: String) {
     let _job = Job::start().await;
     let result = match loader::check_file_size(&file) {
-        Ok(()) => install(&file, name.clone(), format!("local file {name}"), false).await,
+        Ok(()) => install(&file, name.clone(), format!("local file {name}"), name.clone(), false).await,
         Err(e) => Err(e),
     };
     report_load(result);
@@ -103,7 +104,15 @@ fn report_load(result: Result<(), LoadError>) {
     }
 }
 
-async fn install(blob: &web_sys::Blob, name: String, source: String, from_cache: bool) -> Result<(), LoadError> {
+/// Loads the model in `blob`; `source` says where it came from and `file` is its file name, as
+/// reports record it.
+async fn install(
+    blob: &web_sys::Blob,
+    name: String,
+    source: String,
+    file: String,
+    from_cache: bool,
+) -> Result<(), LoadError> {
     let size = blob.size() as u64;
     post(&Event::Progress { loaded: size, total: Some(size), stage: "loading the model".into() });
     yield_now().await;
@@ -115,15 +124,6 @@ async fn install(blob: &web_sys::Blob, name: String, source: String, from_cache:
     }
     let engine = Engine::read(BlobReader::new(blob.clone())?).map_err(|e| e.to_string())?;
     LOADED_BYTES.with(|b| b.set(size));
-    let file = source
-        .rsplit('/')
-        .next()
-        .unwrap_or("")
-        .split('?')
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("local file ")
-        .to_string();
     let base = engine.info();
     let helpers = crate::lens_pool::start(&engine).await;
     let info = ModelInfo {

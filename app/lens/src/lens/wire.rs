@@ -48,16 +48,9 @@ pub fn with_vocab_slice_bytes<T>(
     send: impl FnOnce(SliceHeader, &[u8]) -> T,
 ) -> Result<T> {
     let table = &model.unembedding.table;
-    let (n, d) = table.shape().dims2()?;
-    if range.start > range.end || range.end > n {
-        return Err(LensError::InvalidRequest(format!("rows {range:?} outside a table of {n}")));
-    }
-    let row_bytes = crate::quantized::byte_size(table.dtype(), &[1, d])?;
-    let data = table.data()?;
-    let bytes = &data[range.start * row_bytes..range.end * row_bytes];
     let dtype = DTYPES.iter().position(|&t| t == table.dtype()).unwrap_or(0) as u32;
-    let header = SliceHeader { first_id: range.start, rows: range.len(), d, dtype, softcap: model.final_softcap };
-    Ok(send(header, bytes))
+    let (first_id, rows, softcap) = (range.start, range.len(), model.final_softcap);
+    crate::quantized::with_rows(table, range, |bytes, d| send(SliceHeader { first_id, rows, d, dtype, softcap }, bytes))
 }
 
 /// A vocabulary slice held by a helper worker.

@@ -11,15 +11,10 @@ use std::sync::Arc;
 
 /// Rows `rows` of a 2-D quantized table `[n, d]`, still quantized (a copy of just those bytes).
 pub fn table_rows(table: &QTensor, rows: Range<usize>) -> Result<QTensor> {
-    let (n, d) = table.shape().dims2()?;
-    if rows.end > n || rows.start > rows.end {
-        return Err(LensError::InvalidRequest(format!("rows {rows:?} outside a table of {n}")));
-    }
-    let dtype = table.dtype();
-    let row_bytes = d / dtype.block_size() * dtype.type_size();
-    let data = table.data()?;
-    let slice = &data[rows.start * row_bytes..rows.end * row_bytes];
-    Ok(qtensor_from_ggml(dtype, slice, vec![rows.len(), d], &Device::Cpu)?)
+    let n = rows.len();
+    Ok(crate::quantized::with_rows(table, rows, |bytes, d| {
+        qtensor_from_ggml(table.dtype(), bytes, vec![n, d], &Device::Cpu)
+    })??)
 }
 
 /// Dequantizes rows `rows` of a 2-D quantized table without touching the others.
