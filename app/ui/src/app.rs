@@ -1,4 +1,5 @@
-//! The page's root: builds the state from the URL, starts the worker, lays out the panels.
+//! The page's root: builds the state from the URL, starts the worker, lays out the panels: the
+//! compact controls above, the figure under them, taking the rest of the page.
 
 use crate::figure_view::FigureView;
 use crate::model_panel::ModelPanel;
@@ -9,17 +10,31 @@ use leptos::prelude::*;
 
 #[component]
 pub fn App() -> impl IntoView {
-    let state = AppState::new(&url_state::read());
+    let link = url_state::read();
+    let state = AppState::new(&link);
     provide_context(state);
+    if link.tour {
+        state.prepare_tour();
+        state.autorun.set(true);
+    }
     state.start_worker();
+    // Presentation mode restyles the whole page (controls hidden, larger text).
+    Effect::new(move |_| {
+        let present = state.present.get();
+        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            let _ = body.class_list().toggle_with_force("present", present);
+        }
+    });
     view! {
         <header>
             <h1>"Loupe"</h1>
-            <p class="tagline">"A logit lens for small language models, computed in your browser."</p>
+            <p class="tagline">"A logit lens for language models, computed in your browser."</p>
         </header>
         <main>
-            <ModelPanel/>
-            <PromptPanel/>
+            <div class="controls" id="controls">
+                <ModelPanel/>
+                <PromptPanel/>
+            </div>
             <Messages/>
             <FigureView/>
         </main>

@@ -4,7 +4,7 @@
 use crate::figure_data::FigureData;
 use crate::layout::default_range;
 use crate::presets;
-use crate::state::{now_ms, AppState, Progress, MAGNIFIED_WINDOW};
+use crate::state::{now_ms, AppState, Progress};
 use leptos::prelude::*;
 use loupe_protocol::{Event, Request};
 
@@ -40,12 +40,12 @@ impl AppState {
                 let n = sequence.len();
                 self.preview.set(sequence.token_info.clone());
                 self.figure.update(|f| f.set_sequence(sequence));
-                self.range.set(default_range(n, MAGNIFIED_WINDOW));
+                self.range.set(default_range(n, self.window.get_untracked()));
             }
             Event::AnswerToken { run, token } if run == current => {
                 self.figure.update(|f| f.push_answer_token(token));
                 let n = self.figure.with_untracked(FigureData::n_positions);
-                self.range.set(default_range(n, MAGNIFIED_WINDOW));
+                self.range.set(default_range(n, self.window.get_untracked()));
             }
             Event::Tracked { run, tokens } if run == current => self.figure.update(|f| f.set_tracked(tokens)),
             Event::Rows { run, first_row, rows } if run == current => {
@@ -61,6 +61,7 @@ impl AppState {
                     f.done = true;
                     f.report.timings = timings;
                 });
+                self.tour_after_run();
             }
             Event::Cancelled { run } if run.is_none() || run == Some(current) => {
                 self.running.set(false);
@@ -69,6 +70,7 @@ impl AppState {
                     self.progress.set(None);
                 }
                 self.notice.set(Some("cancelled".into()));
+                self.end_tour();
             }
             Event::Error { run, message } if run.is_none() || run == Some(current) => {
                 self.running.set(false);
@@ -77,6 +79,7 @@ impl AppState {
                     self.progress.set(None);
                 }
                 self.error.set(Some(message));
+                self.end_tour();
             }
             Event::CacheList { entries } => self.cache.set(entries),
             _ => {} // events of an older run

@@ -1,5 +1,6 @@
 //! Taking the figure away: the report as JSON (the schema of `loupe --json`), and the magnified
-//! view with its legend as SVG (vector text) and PNG, both painted by `figure_paint::composite`.
+//! seed's composite (overview, magnified range with its legend, zoomed column) as SVG (vector text)
+//! and PNG, both painted by `figure_paint::composite`.
 
 use crate::figure_data::FigureData;
 use crate::figure_paint;
@@ -13,9 +14,10 @@ pub fn json(fig: &FigureData) -> String {
     serde_json::to_string(&fig.report).unwrap_or_default()
 }
 
-pub fn svg(fig: &FigureData, scale: &Scale, l: &Layout) -> String {
-    let mut painter = SvgPainter::new(l.width, figure_paint::composite_height(l));
-    figure_paint::composite(&mut painter, l, fig, scale);
+pub fn svg(fig: &FigureData, scale: &Scale, l: &Layout, column: Option<usize>) -> String {
+    let (w, h) = (figure_paint::composite_width(l), figure_paint::composite_height(l, fig, column));
+    let mut painter = SvgPainter::new(w, h);
+    figure_paint::composite(&mut painter, l, fig, scale, column);
     painter.finish()
 }
 
@@ -46,14 +48,13 @@ fn download_blob(name: &str, blob: &web_sys::Blob) {
 }
 
 /// The composite at twice the resolution, as a PNG download.
-pub fn png(name: &str, fig: &FigureData, scale: &Scale, l: &Layout) {
+pub fn png(name: &str, fig: &FigureData, scale: &Scale, l: &Layout, column: Option<usize>) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     let Ok(canvas) = document.create_element("canvas") else { return };
     let canvas: web_sys::HtmlCanvasElement = canvas.unchecked_into();
-    let Some(mut painter) = CanvasPainter::sized(&canvas, l.width, figure_paint::composite_height(l), 2.0) else {
-        return;
-    };
-    figure_paint::composite(&mut painter, l, fig, scale);
+    let (w, h) = (figure_paint::composite_width(l), figure_paint::composite_height(l, fig, column));
+    let Some(mut painter) = CanvasPainter::sized(&canvas, w, h, 2.0) else { return };
+    figure_paint::composite(&mut painter, l, fig, scale, column);
     let Ok(data_url) = canvas.to_data_url_with_type("image/png") else { return };
     let Some(b64) = data_url.split(',').nth(1) else { return };
     let Some(bytes) = web_sys::window().and_then(|w| w.atob(b64).ok()) else { return };

@@ -131,6 +131,12 @@ impl FigureData {
         ids.into_iter().zip(texts).zip(probs).map(|((id, t), prob)| (id, t, prob)).collect()
     }
 
+    /// The vocabulary spellings of the cell's top tokens (what tracking a token asks for).
+    pub fn top_pieces(&self, r: usize, p: usize) -> Vec<String> {
+        let g = &self.report.grid;
+        g.top_tokens.get(r).and_then(|row| row.get(p)).cloned().unwrap_or_default()
+    }
+
     pub fn top1_text(&self, r: usize, p: usize) -> Option<&str> {
         let g = &self.report.grid;
         g.top_texts.get(r)?.get(p)?.first().map(String::as_str)

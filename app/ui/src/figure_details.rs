@@ -109,7 +109,7 @@ pub fn Tooltip(hover: RwSignal<Hover>, scale: Memo<Scale>) -> impl IntoView {
     }
 }
 
-/// Every layer's top tokens at the chosen position.
+/// Every layer's top tokens at the chosen position; clicking a token tracks it (and runs again).
 #[component]
 pub fn ColumnZoom() -> impl IntoView {
     let state = expect_context::<AppState>();
@@ -119,23 +119,28 @@ pub fn ColumnZoom() -> impl IntoView {
                 Some(t) => format!("Position {p}: {}{}", display(&t.text), if t.template { " (chat template)" } else { "" }),
                 None => format!("Position {p}"),
             };
+            let can_track = state.model.with(Option::is_some) && !state.running.get();
             let rows = (0..f.n_rows()).rev().map(|r| {
                 let entropy = f.value(Metric::Entropy, r, p);
-                let tops = f.top(r, p);
+                let pieces = f.top_pieces(r, p);
+                let tops = f.top(r, p).into_iter().zip(pieces).map(|((_, t, prob), piece)| view! {
+                    <button class="cand" disabled=!can_track title=format!("track {} (runs the lens again)", display(&t))
+                        on:click=move |_| state.track_token(&piece)>
+                        <code>{display(&t)}</code>" "{format!("{prob:.3}")}
+                    </button>
+                }).collect_view();
                 view! {
                     <tr data-layer=r>
                         <th>{row_label(r)}</th>
                         <td class="h">{entropy.map(|h| format!("{h:.2}")).unwrap_or_else(|| "…".into())}</td>
-                        <td>{tops.into_iter().map(|(_, t, prob)| view! {
-                            <span class="cand"><code>{display(&t)}</code>" "{format!("{prob:.3}")}</span>
-                        }).collect_view()}</td>
+                        <td>{tops}</td>
                     </tr>
                 }
             }).collect_view();
             view! {
                 <div class="zoom" id="column-zoom" data-pos=p>
-                    <h3>{title}<button on:click=move |_| state.column.set(None)>"Close"</button></h3>
-                    <table><thead><tr><th>"layer"</th><th>"H (nats)"</th><th>"top tokens (probability)"</th></tr></thead>
+                    <h3>{title}<button class="close" on:click=move |_| state.column.set(None) aria-label="close the column">"×"</button></h3>
+                    <table><thead><tr><th>"layer"</th><th>"H (nats)"</th><th>"top tokens (click one to track it)"</th></tr></thead>
                     <tbody>{rows}</tbody></table>
                 </div>
             }

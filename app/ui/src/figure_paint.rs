@@ -1,20 +1,28 @@
 //! The figure drawn once, against `Painter`: the magnified range (coloured cells labelled with their
 //! top-1 token, layer numbers, the prompt/answer divider, the chosen column), the token axis with
-//! chat-template tokens boxed, and the colour legend. The screen, the SVG and the PNG all come from
-//! these functions.
+//! chat-template tokens boxed, the colour legend, the zoomed column's list, and the seed's composite
+//! of them all with the overview. The screen, the SVG and the PNG all come from these functions.
 
 use crate::figure_data::{FigureData, Metric};
-use crate::layout::{self, Layout};
+use crate::layout::{self, Layout, GAP, SIDE_W};
+use crate::overview::{self, OVERVIEW_H};
 use crate::paint::{Anchor, Baseline, Font, Painter, Text};
 use crate::scale::{css, text_colour, Scale};
-use loupe_protocol::token_label::fit;
+use loupe_protocol::token_label::{display, fit};
 
 pub const TEMPLATE_COLOUR: &str = "#c25e00";
 pub const ANSWER_COLOUR: &str = "#0b5394";
 pub const INK: &str = "#111";
+/// The magnified range's colour: its frame, and its window on the overview (B in the seed).
+pub const RANGE_COLOUR: &str = "#7b3294";
+/// The zoomed column's colour: its list's frame, and its mark on both grids (C in the seed).
+pub const COLUMN_COLOUR: &str = "#1a9641";
 pub const LEGEND_H: f64 = 50.0;
-/// Legend width in exports and beside the magnified view.
-pub const LEGEND_W: f64 = 320.0;
+/// Legend width beside the magnified view.
+pub const LEGEND_W: f64 = SIDE_W - 40.0;
+/// Line height of the painted column list.
+const LIST_ROW_H: f64 = 15.0;
+const LIST_HEAD_H: f64 = 36.0;
 
 /// The magnified range with its axis; `column` is the zoomed position, `focus` the keyboard's cell.
 pub fn magnified(
@@ -66,8 +74,10 @@ pub fn magnified(
         p.line((x, layout::TOP), (x, l.grid_bottom() + 6.0), "#000", 2.0, false);
     }
     if let Some(c) = column.filter(|&c| c >= l.start && c < l.end) {
-        p.stroke_rect(l.x(c) + 1.0, layout::TOP + 1.0, l.cell_w - 2.0, l.grid_bottom() - layout::TOP - 2.0, INK, 2.0);
+        let top = layout::TOP + 1.0;
+        p.stroke_rect(l.x(c) + 1.0, top, l.cell_w - 2.0, l.grid_bottom() - top - 1.0, COLUMN_COLOUR, 3.0);
     }
+    p.stroke_rect(1.0, 1.0, l.width - 2.0, l.height() - 2.0, RANGE_COLOUR, 2.0);
     if let Some((r, pos)) = focus.filter(|&(r, pos)| r < l.n_rows && pos >= l.start && pos < l.end) {
         p.stroke_rect(l.x(pos) + 1.5, l.y(r) + 1.5, l.cell_w - 3.0, layout::ROW_H - 3.0, "#ffb000", 3.0);
     }
@@ -143,15 +153,61 @@ pub fn legend(p: &mut dyn Painter, x0: f64, y0: f64, width: f64, scale: &Scale, 
     }
 }
 
-/// The magnified range with its legend below: what the exports show.
-pub fn composite(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scale) -> f64 {
-    let height = composite_height(l);
-    p.fill_rect(0.0, 0.0, l.width, height, "#fff");
-    magnified(p, l, fig, scale, None, None);
-    legend(p, layout::LEFT, l.height() + 10.0, LEGEND_W.min(l.width - layout::LEFT - 20.0), scale, fig.ln_vocab());
+/// The zoomed column as a list (the screen shows it as a table beside the grid): each layer's
+/// entropy and top tokens, the output on top. Returns the height used.
+pub fn column_list(p: &mut dyn Painter, (x0, y0, width): (f64, f64, f64), fig: &FigureData, pos: usize) -> f64 {
+    let height = column_list_height(fig);
+    p.fill_rect(x0, y0, width, height, "#fff");
+    let token = fig.tokens().get(pos).map(|t| display(&t.text)).unwrap_or_default();
+    let title = format!("Position {pos}: {}", fit(&token, 18));
+    p.text(&text(x0 + 8.0, y0 + 12.0, &title, Font::TITLE, INK, Anchor::Start));
+    let head = y0 + LIST_HEAD_H - 8.0;
+    p.text(&text(x0 + 8.0, head, "layer", Font::LEGEND, "#555", Anchor::Start));
+    p.text(&text(x0 + 74.0, head, "H", Font::LEGEND, "#555", Anchor::End));
+    p.text(&text(x0 + 84.0, head, "top tokens", Font::LEGEND, "#555", Anchor::Start));
+    let chars = ((width - 92.0) / 3.0 / Font::LABEL.width("m")).floor().max(3.0) as usize;
+    for (i, r) in (0..fig.n_rows()).rev().enumerate() {
+        let y = y0 + LIST_HEAD_H + (i as f64 + 0.5) * LIST_ROW_H;
+        p.text(&text(x0 + 8.0, y, &layout::row_label(r), Font::LABEL, "#333", Anchor::Start));
+        let entropy = fig.value(Metric::Entropy, r, pos).map(|h| format!("{h:.2}")).unwrap_or_else(|| "…".into());
+        p.text(&text(x0 + 74.0, y, &entropy, Font::LABEL, INK, Anchor::End));
+        let tops: Vec<String> = fig.top(r, pos).iter().take(3).map(|t| fit(&display(&t.1), chars)).collect();
+        p.text(&text(x0 + 84.0, y, &tops.join(" "), Font::LABEL, INK, Anchor::Start));
+    }
+    p.stroke_rect(x0 + 1.0, y0 + 1.0, width - 2.0, height - 2.0, COLUMN_COLOUR, 2.0);
     height
 }
 
-pub fn composite_height(l: &Layout) -> f64 {
-    l.height() + 10.0 + LEGEND_H + 10.0
+fn text<'a>(x: f64, y: f64, text: &'a str, font: Font, colour: &'a str, anchor: Anchor) -> Text<'a> {
+    Text { x, y, text, font, colour, anchor, baseline: Baseline::Middle }
+}
+
+pub fn column_list_height(fig: &FigureData) -> f64 {
+    LIST_HEAD_H + fig.n_rows() as f64 * LIST_ROW_H + 6.0
+}
+
+/// The seed's composite, as the exports show it: the overview on top (A), the magnified range
+/// framed below it (B) with the legend at its side, and the zoomed column's list beside it (C).
+pub fn composite(p: &mut dyn Painter, l: &Layout, fig: &FigureData, scale: &Scale, column: Option<usize>) -> f64 {
+    let width = composite_width(l);
+    let height = composite_height(l, fig, column);
+    p.fill_rect(0.0, 0.0, width, height, "#fff");
+    overview::paint(p, (0.0, 0.0, width), fig, scale, (l.start, l.end), column);
+    let top = OVERVIEW_H + GAP;
+    p.rotated(0.0, top, 0.0, &mut |p| magnified(p, l, fig, scale, column, None));
+    let side = l.width + GAP;
+    legend(p, side + 10.0, top, LEGEND_W, scale, fig.ln_vocab());
+    if let Some(pos) = column.filter(|&c| c < fig.n_positions()) {
+        column_list(p, (side, top + LEGEND_H + GAP, SIDE_W), fig, pos);
+    }
+    height
+}
+
+pub fn composite_width(l: &Layout) -> f64 {
+    l.width + GAP + SIDE_W
+}
+
+pub fn composite_height(l: &Layout, fig: &FigureData, column: Option<usize>) -> f64 {
+    let side = LEGEND_H + column.map(|_| GAP + column_list_height(fig)).unwrap_or(0.0);
+    OVERVIEW_H + GAP + l.height().max(side)
 }

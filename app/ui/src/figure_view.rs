@@ -1,20 +1,27 @@
-//! The figure panel: the overview of the whole sequence (drag to pick the magnified range, click to
-//! recentre it), the magnified range (hover for details, click for the column zoom), the legend and
-//! the exports. Drawing is `overview.rs` and `figure_paint.rs`; the details are `figure_details.rs`.
+//! The figure panel, laid out as the seed's composite: the overview of the whole sequence on top
+//! (drag to pick the magnified range, click to recentre it), the magnified range framed below it
+//! (hover for details, click or Enter for a column), and beside it the legend and the zoomed column.
+//! Drawing is `overview.rs` and `figure_paint.rs`; the details are `figure_details.rs`. In
+//! presentation mode the same drawing is shown `PRESENT_ZOOM` times larger.
 
 use crate::export;
 use crate::figure_data::{FigureData, Metric};
 use crate::figure_details::{ColumnZoom, MetricControls, Tooltip};
 use crate::figure_paint;
-use crate::layout::{row_label, Layout};
-use crate::overview;
+use crate::layout::{self, row_label, Layout};
+use crate::overview::{self, OVERVIEW_H};
 use crate::paint::canvas::CanvasPainter;
+use crate::paint::Painter;
 use crate::scale::{Palette, Scale};
 use crate::state::AppState;
+use crate::tour_panel::TourPanel;
 use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use loupe_protocol::token_label::display;
 use wasm_bindgen::JsCast;
+
+/// How much larger presentation mode draws the figure.
+pub const PRESENT_ZOOM: f64 = 1.5;
 
 fn scale_for(fig: &FigureData, metric: Metric, vmax: f32, palette: Palette) -> Scale {
     let token = |i: usize| fig.tracked().get(i).map(|t| display(&t.text)).unwrap_or_default();
@@ -38,53 +45,74 @@ pub fn FigureView() -> impl IntoView {
     let overview_canvas = NodeRef::<Canvas>::new();
     let magnified = NodeRef::<Canvas>::new();
     let legend = NodeRef::<Canvas>::new();
-    let width = RwSignal::new(900.0f64);
+    // The figure area's width in CSS pixels.
+    let css_width = RwSignal::new(900.0f64);
     let hover = RwSignal::new(None);
-    // The keyboard's cell (row, position): arrows move it, Enter opens its column, Escape closes.
-    let focus = RwSignal::new(None::<(usize, usize)>);
+    let focus = state.focus;
+    let zoom = move || if state.present.get() { PRESENT_ZOOM } else { 1.0 };
+    // The figure's own width (figure pixels), and the magnified view's.
+    let total = move || css_width.get() / zoom();
+    let side_by_side = move || total() >= layout::SIDE_BY_SIDE_MIN;
+    let magnified_w = move || layout::magnified_width(total());
 
     // Follow the container's width.
     let measure = move || {
         if let Some(el) = container.get_untracked() {
             let w = el.client_width() as f64;
-            if w > 0.0 && (w - width.get_untracked()).abs() > 0.5 {
-                width.set(w);
+            if w > 0.0 && (w - css_width.get_untracked()).abs() > 0.5 {
+                css_width.set(w);
             }
         }
     };
     Effect::new(move |_| {
         container.track();
+        state.present.track();
         measure();
     });
     let resize = window_event_listener(leptos::ev::resize, move |_| measure());
     on_cleanup(move || resize.remove());
+    // The legible window follows the width; a figure on screen keeps its end in view.
+    Effect::new(move |_| {
+        let window = layout::legible_window(magnified_w());
+        if window != state.window.get_untracked() {
+            state.window.set(window);
+            let n = state.figure.with_untracked(FigureData::n_positions);
+            let (_, end) = state.range.get_untracked();
+            if n > 0 {
+                let end = end.clamp(window.min(n), n);
+                state.range.set((end.saturating_sub(window), end));
+            }
+        }
+    });
 
     let scale = Memo::new(move |_| {
         state.figure.with(|f| scale_for(f, state.metric.get(), state.vmax.get(), state.palette.get()))
     });
     let layout_now = move || {
         let (start, end) = state.range.get();
-        Layout::new(width.get(), start, end.max(start + 1), state.figure.with(FigureData::n_rows))
+        Layout::new(magnified_w(), start, end.max(start + 1), state.figure.with(FigureData::n_rows))
     };
 
-    // Redraw whenever data, colouring, range, column or width change.
+    // Redraw whenever data, colouring, range, column, focus, width or zoom change.
     Effect::new(move |_| {
-        let (w, range, column, s) = (width.get(), state.range.get(), state.column.get(), scale.get());
-        let focus = focus.get();
+        let (k, l, column, s, focus) = (zoom(), layout_now(), state.column.get(), scale.get(), focus.get());
+        let (range, total) = (state.range.get(), total());
         state.figure.with(|fig| {
             if let Some(c) = overview_canvas.get() {
-                overview::draw(&c, w, fig, &s, range, column);
+                if let Some(mut p) = CanvasPainter::for_screen(&c, total, OVERVIEW_H, k) {
+                    overview::paint(&mut p, (0.0, 0.0, total), fig, &s, range, column);
+                }
             }
             if let Some(c) = magnified.get() {
-                let l = Layout::new(w, range.0, range.1.max(range.0 + 1), fig.n_rows());
-                if let Some(mut p) = CanvasPainter::for_screen(&c, w, l.height()) {
+                if let Some(mut p) = CanvasPainter::for_screen(&c, l.width, l.height(), k) {
                     figure_paint::magnified(&mut p, &l, fig, &s, column, focus);
                 }
             }
             if let Some(c) = legend.get() {
-                let legend_w = figure_paint::LEGEND_W + 100.0;
-                if let Some(mut p) = CanvasPainter::for_screen(&c, legend_w, figure_paint::LEGEND_H) {
-                    figure_paint::legend(&mut p, 10.0, 2.0, legend_w - 40.0, &s, fig.ln_vocab());
+                let legend_w = figure_paint::LEGEND_W + 30.0;
+                if let Some(mut p) = CanvasPainter::for_screen(&c, legend_w, figure_paint::LEGEND_H, k) {
+                    p.fill_rect(0.0, 0.0, legend_w, figure_paint::LEGEND_H, "#fff");
+                    figure_paint::legend(&mut p, 10.0, 2.0, figure_paint::LEGEND_W, &s, fig.ln_vocab());
                 }
             }
         });
@@ -93,9 +121,8 @@ pub fn FigureView() -> impl IntoView {
     // Overview brush: drag to choose the magnified range; a click recentres it.
     let drag_from = RwSignal::new(None::<(usize, f64)>);
     let overview_pos = move |ev: &web_sys::PointerEvent| -> usize {
-        let n = state.figure.with_untracked(FigureData::n_positions).max(1);
-        let x = ev.offset_x() as f64;
-        ((x / width.get_untracked()) * n as f64).floor().clamp(0.0, (n - 1) as f64) as usize
+        let n = state.figure.with_untracked(FigureData::n_positions);
+        overview::position_at(ev.offset_x() as f64, css_width.get_untracked(), n)
     };
     let on_down = move |ev: web_sys::PointerEvent| {
         if let Some(t) = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
@@ -124,12 +151,15 @@ pub fn FigureView() -> impl IntoView {
         drag_from.set(None);
     };
 
+    // Pointer coordinates are CSS pixels; the layout is in figure pixels.
+    let at = move |ev: &web_sys::MouseEvent| (ev.offset_x() as f64 / zoom(), ev.offset_y() as f64 / zoom());
     let on_hover = move |ev: web_sys::MouseEvent| {
-        let cell = layout_now().cell_at(ev.offset_x() as f64, ev.offset_y() as f64);
+        let (x, y) = at(&ev);
+        let cell = layout_now().cell_at(x, y);
         hover.set(cell.map(|(r, p)| (r, p, ev.client_x() as f64, ev.client_y() as f64)));
     };
     let on_click = move |ev: web_sys::MouseEvent| {
-        if let Some(p) = layout_now().position_at(ev.offset_x() as f64) {
+        if let Some(p) = layout_now().position_at(at(&ev).0) {
             state.column.set(Some(p));
         }
     };
@@ -178,18 +208,31 @@ pub fn FigureView() -> impl IntoView {
         let model = state.figure.with_untracked(|f| f.report.model.trim_end_matches(".gguf").to_string());
         format!("loupe-{}", model.replace(|c: char| !c.is_ascii_alphanumeric(), "-"))
     };
+    // The exports show the composite as laid out for a full-size screen, whatever the zoom.
+    let export_layout = move || {
+        let (start, end) = state.range.get_untracked();
+        let n_rows = state.figure.with_untracked(FigureData::n_rows);
+        Layout::new(
+            layout::magnified_width(css_width.get_untracked().max(layout::SIDE_BY_SIDE_MIN)),
+            start,
+            end.max(start + 1),
+            n_rows,
+        )
+    };
     let export_json = move |_| {
         let json = state.figure.with_untracked(export::json);
         export::download(&format!("{}.json", file_stem()), "application/json", &json);
     };
     let export_svg = move |_| {
-        let svg = state.figure.with_untracked(|f| export::svg(f, &scale.get_untracked(), &layout_now()));
+        let column = state.column.get_untracked();
+        let svg = state.figure.with_untracked(|f| export::svg(f, &scale.get_untracked(), &export_layout(), column));
         export::download(&format!("{}.svg", file_stem()), "image/svg+xml", &svg);
     };
     let export_png = move |_| {
-        state
-            .figure
-            .with_untracked(|f| export::png(&format!("{}.png", file_stem()), f, &scale.get_untracked(), &layout_now()));
+        let column = state.column.get_untracked();
+        state.figure.with_untracked(|f| {
+            export::png(&format!("{}.png", file_stem()), f, &scale.get_untracked(), &export_layout(), column)
+        });
     };
     let has_rows = move || state.figure.with(|f| f.rows_done() > 0);
 
@@ -204,20 +247,36 @@ pub fn FigureView() -> impl IntoView {
             <div class="figure-head">
                 <h2>"Logit lens"</h2>
                 <MetricControls/>
-                <canvas node_ref=legend id="legend" aria-label="colour legend"></canvas>
+                <span class="spacer"></span>
+                <button id="start-tour" on:click=move |_| state.start_tour() disabled=move || state.running.get()
+                    title="Runs “What is the capital of Australia?”, tracks the answer's candidates, and explains the figure step by step">"Tour: rehearsal at dummy tokens"</button>
+                <button id="present" aria-pressed=move || state.present.get().to_string()
+                    on:click=move |_| state.present.update(|p| *p = !*p)>
+                    {move || if state.present.get() { "Leave presentation" } else { "Presentation mode" }}
+                </button>
             </div>
-            <p class="hint">"Rows are layers: the embedding output (0) at the bottom, the model's own output on top. Columns are token positions. Boxed tokens on the axis come from the chat template. Drag on the overview to magnify; hover a cell for details; click a column to list every layer's top tokens."</p>
+            <TourPanel/>
             <Show when=move || state.figure.with(|f| f.tokens().is_empty()) && !state.running.get()>
-                <p class="empty" id="figure-empty">"Press “Run the lens” to decode every layer at every position of the prompt above."</p>
+                <p class="empty" id="figure-empty">"Press “Run the lens” to decode every layer at every position of the prompt, or take the tour."</p>
             </Show>
-            <div node_ref=container class="canvas-box">
-                <canvas node_ref=overview_canvas id="overview" aria-label="overview of all positions"
+            <div node_ref=container class="composite" class:side-by-side=side_by_side>
+                <canvas node_ref=overview_canvas id="overview" aria-label="overview of all positions: drag to choose the magnified range"
                     on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up></canvas>
-                <canvas node_ref=magnified id="magnified" tabindex="0"
-                    aria-label="magnified range: arrow keys move between cells, Enter lists the column's top tokens, Escape closes the list"
-                    on:mousemove=on_hover on:mouseleave=move |_| hover.set(None) on:click=on_click on:keydown=on_key></canvas>
+                <div class="composite-body">
+                    <canvas node_ref=magnified id="magnified" tabindex="0" data-zoom=move || zoom().to_string()
+                        aria-label="magnified range: arrow keys move between cells, Enter lists the column's top tokens, Escape closes the list"
+                        on:mousemove=on_hover on:mouseleave=move |_| hover.set(None) on:click=on_click on:keydown=on_key></canvas>
+                    <aside class="side">
+                        <canvas node_ref=legend id="legend" aria-label="colour legend"></canvas>
+                        <ColumnZoom/>
+                        <Show when=move || state.column.get().is_none() && has_rows()>
+                            <p class="hint">"Click a column (or press Enter on a cell) to list every layer's top tokens here."</p>
+                        </Show>
+                    </aside>
+                </div>
                 <div id="focus-announce" class="sr-only" aria-live="polite">{announcement}</div>
             </div>
+            <p class="hint">"Rows are layers: the embedding output (0) at the bottom, the model's own output on top. Columns are token positions; boxed tokens come from the chat template. Drag on the overview to magnify; hover a cell for details; click a column for its top tokens; click a token there to track it."</p>
             <div class="row exports">
                 <label class="file">"Open a saved figure (.json) "
                     <input id="open-report" type="file" accept=".json,application/json" on:change=move |ev: web_sys::Event| {
@@ -233,7 +292,6 @@ pub fn FigureView() -> impl IntoView {
                 <button id="export-json" on:click=export_json disabled=move || !state.figure.with(FigureData::complete)>"Export JSON"</button>
             </div>
             <Tooltip hover=hover scale=scale/>
-            <ColumnZoom/>
         </section>
     }
 }

@@ -7,6 +7,11 @@ pub const TOP: f64 = 8.0;
 pub const ROW_H: f64 = 18.0;
 pub const AXIS: f64 = 110.0;
 pub const RIGHT: f64 = 8.0;
+/// The column beside the magnified view (legend and zoomed column), and the gap before it.
+pub const SIDE_W: f64 = 300.0;
+pub const GAP: f64 = 12.0;
+/// Below this width the side column goes under the magnified view on screen.
+pub const SIDE_BY_SIDE_MIN: f64 = 760.0;
 /// Cells narrower than this carry no label.
 pub const MIN_LABEL_W: f64 = 26.0;
 /// Average advance of the 11px monospace label font.
@@ -81,6 +86,20 @@ pub fn row_label(row: usize) -> String {
     }
 }
 
+/// The magnified view's width in a figure area `total` pixels wide (CSS pixels over `zoom`).
+pub fn magnified_width(total: f64) -> f64 {
+    if total >= SIDE_BY_SIDE_MIN {
+        total - SIDE_W - GAP
+    } else {
+        total
+    }
+}
+
+/// How many positions fit in a magnified view `width` pixels wide with labels still legible.
+pub fn legible_window(width: f64) -> usize {
+    (((width - LEFT - RIGHT) / (MIN_LABEL_W + 4.0)).floor() as usize).clamp(8, 60)
+}
+
 /// The default magnified range: everything if it is short, else the last `window` positions, where
 /// the template's dummy tokens and the answer are.
 pub fn default_range(n_positions: usize, window: usize) -> (usize, usize) {
@@ -101,5 +120,14 @@ mod tests {
         assert_eq!(l.cell_at(5.0, 50.0), None);
         assert_eq!(default_range(100, 40), (60, 100));
         assert_eq!(default_range(12, 40), (0, 12));
+    }
+
+    #[test]
+    fn the_side_column_moves_under_the_grid_on_narrow_screens() {
+        assert_eq!(magnified_width(1400.0), 1400.0 - SIDE_W - GAP);
+        assert_eq!(magnified_width(600.0), 600.0);
+        // A window of cells at least MIN_LABEL_W wide, so every cell keeps its label.
+        let w = magnified_width(1400.0);
+        assert!(Layout::new(w, 0, legible_window(w), 31).labelled());
     }
 }

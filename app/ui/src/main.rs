@@ -23,6 +23,8 @@ mod prompt_panel;
 mod question_form;
 mod scale;
 mod state;
+mod tour;
+mod tour_panel;
 mod url_state;
 mod worker_client;
 

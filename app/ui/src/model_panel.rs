@@ -44,7 +44,7 @@ pub fn ModelPanel() -> impl IntoView {
         <section class="panel" id="model-panel">
             <h2>"Model"</h2>
             <div class="row">
-                <select id="preset" on:change=move |ev| choice.set(event_target_value(&ev))>
+                <select id="preset" aria-label="model" on:change=move |ev| choice.set(event_target_value(&ev))>
                     {PRESETS.iter().map(|p| {
                         let id = p.id;
                         let too_big = p.bytes > MAX_MODEL_BYTES;
@@ -58,12 +58,12 @@ pub fn ModelPanel() -> impl IntoView {
                 <button id="load-preset" on:click=load_preset disabled=move || state.loading.get()>"Load"</button>
             </div>
             <div class="row">
-                <input id="model-url" type="url" placeholder="https://huggingface.co/…/resolve/main/model-Q8_0.gguf"
+                <input id="model-url" type="url" aria-label="GGUF address" placeholder="or a GGUF address: https://huggingface.co/…/model-Q8_0.gguf"
                     prop:value=move || url.get() on:input=move |ev| url.set(event_target_value(&ev)) />
                 <button id="load-url" on:click=load_url disabled=move || state.loading.get()>"Load URL"</button>
             </div>
             <div class="row">
-                <label class="file">"Open a local .gguf (or drop it on the page): "
+                <label class="file">"or a local .gguf (or drop it on the page): "
                     <input id="model-file" type="file" accept=".gguf" on:change=on_file />
                 </label>
             </div>
@@ -72,7 +72,8 @@ pub fn ModelPanel() -> impl IntoView {
                 {move || match state.model.get() {
                     Some(m) => format!(
                         "{} · {} · {} layers + embedding · d={} · vocabulary {} · context {} · {} · template: {} · lens threads: {}",
-                        m.name, m.architecture, m.n_rows - 1, m.d_model, m.vocab, m.context, megabytes(m.bytes), m.template, m.lens_threads
+                        // A preset's own name reads better than the file's `general.name`.
+                        presets::find(&state.model_key.get()).map(|p| p.name.to_string()).unwrap_or(m.name), m.architecture, m.n_rows - 1, m.d_model, m.vocab, m.context, megabytes(m.bytes), m.template, m.lens_threads
                     ),
                     None if state.loading.get() => "loading…".to_string(),
                     None => "no model loaded".to_string(),

@@ -32,40 +32,39 @@ pub fn PromptPanel() -> impl IntoView {
     };
     view! {
         <section class="panel" id="prompt-panel">
-            <h2>"Prompt"</h2>
             <div class="row modes">
+                <h2>"Prompt"</h2>
                 <label><input type="radio" name="mode" id="mode-chat" prop:checked=move || form.chat_mode.get() on:change=move |_| form.chat_mode.set(true)/>" Chat (model's template)"</label>
                 <label><input type="radio" name="mode" id="mode-raw" prop:checked=move || !form.chat_mode.get() on:change=move |_| form.chat_mode.set(false)/>" Raw text"</label>
+                <select id="examples" aria-label="example prompts" on:change=move |ev| {
+                    let chosen = event_target_value(&ev);
+                    if let Some(&(text, chat)) = EXAMPLES.iter().find(|(t, _)| *t == chosen) {
+                        form.chat_mode.set(chat);
+                        if chat { form.user.set(text.into()) } else { form.raw.set(text.into()) }
+                    }
+                }>
+                    <option value="" selected>"Examples…"</option>
+                    {EXAMPLES.iter().map(|&(text, chat)| view! { <option value=text>{if chat { text.to_string() } else { format!("{text} (raw)") }}</option> }).collect_view()}
+                </select>
             </div>
             <Show when=move || form.chat_mode.get()
                 fallback=move || view! {
-                    <textarea id="raw" rows="3" prop:value=move || form.raw.get() on:input=move |ev| form.raw.set(event_target_value(&ev)) on:keydown=on_key></textarea>
+                    <textarea id="raw" rows="2" aria-label="raw text" prop:value=move || form.raw.get() on:input=move |ev| form.raw.set(event_target_value(&ev)) on:keydown=on_key></textarea>
                 }>
-                <input id="system" type="text" placeholder="System message (optional)" prop:value=move || form.system.get() on:input=move |ev| form.system.set(event_target_value(&ev))/>
-                <textarea id="user" rows="3" prop:value=move || form.user.get() on:input=move |ev| form.user.set(event_target_value(&ev)) on:keydown=on_key></textarea>
+                <input id="system" type="text" aria-label="system message" placeholder="System message (optional)" prop:value=move || form.system.get() on:input=move |ev| form.system.set(event_target_value(&ev))/>
+                <textarea id="user" rows="2" aria-label="user message" prop:value=move || form.user.get() on:input=move |ev| form.user.set(event_target_value(&ev)) on:keydown=on_key></textarea>
             </Show>
-            <div class="row examples">
-                "Examples: "
-                {EXAMPLES.iter().map(|&(text, chat)| view! {
-                    <button class="example" on:click=move |_| {
-                        form.chat_mode.set(chat);
-                        if chat { form.user.set(text.into()) } else { form.raw.set(text.into()) }
-                    }>{text}</button>
-                }).collect_view()}
-            </div>
             <div class="row options">
                 <label>"Track tokens "<input id="track" type="text" placeholder=" Canberra, Sydney" title="comma-separated; spaces count: ' Canberra' is the token with a leading space"
                     prop:value=move || form.track.get() on:input=move |ev| form.track.set(event_target_value(&ev))/></label>
                 <label>"Top-k "<input id="top-k" type="number" min="1" max=MAX_TOP_K prop:value=move || form.top_k.get().to_string()
                     on:input=move |ev| form.top_k.set(event_target_value(&ev).parse::<usize>().unwrap_or(5).clamp(1, MAX_TOP_K))/></label>
-                <label>"Precision "<select id="precision" on:change=move |ev| form.precision.set(Precision::parse(&event_target_value(&ev)).unwrap_or_default())>
-                    <option value="exact" selected=move || form.precision.get() == Precision::Exact>"exact (f32, as PyTorch)"</option>
-                    <option value="fast" selected=move || form.precision.get() == Precision::Fast>"fast (8-bit activations, as llama.cpp)"</option>
+                <label>"Precision "<select id="precision" title="exact: f32 as PyTorch; fast: 8-bit activations as llama.cpp" on:change=move |ev| form.precision.set(Precision::parse(&event_target_value(&ev)).unwrap_or_default())>
+                    <option value="exact" selected=move || form.precision.get() == Precision::Exact>"exact (f32)"</option>
+                    <option value="fast" selected=move || form.precision.get() == Precision::Fast>"fast (8-bit)"</option>
                 </select></label>
-                <label>"Let the model answer "<input id="answer" type="number" min="0" max=MAX_ANSWER_TOKENS prop:value=move || form.answer.get().to_string()
+                <label>"Answer "<input id="answer" type="number" min="0" max=MAX_ANSWER_TOKENS prop:value=move || form.answer.get().to_string()
                     on:input=move |ev| form.answer.set(event_target_value(&ev).parse::<usize>().unwrap_or(0).min(MAX_ANSWER_TOKENS))/>" tokens"</label>
-            </div>
-            <div class="row">
                 <button id="run" class="primary" on:click=move |_| state.run()
                     disabled=move || state.running.get() || state.loading.get() || state.model.get().is_none()>"Run the lens"</button>
                 <button id="cancel-run" on:click=move |_| state.cancel() disabled=move || !state.running.get()>"Cancel"</button>

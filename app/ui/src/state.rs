@@ -5,15 +5,14 @@
 use crate::figure_data::{FigureData, Metric};
 use crate::offline::AppShell;
 use crate::question_form::QuestionForm;
+use crate::tour_panel::Tour;
 use crate::url_state::{self, Link};
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
-use loupe_protocol::{CachedModel, Event, LensReport, ModelInfo, Request, RunId, TokenInfo};
+use loupe_protocol::{CachedModel, Event, LensReport, ModelInfo, Question, Request, RunId, TokenInfo};
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Positions shown in the magnified view by default.
-pub const MAGNIFIED_WINDOW: usize = 40;
 /// How long a Cancel may take before the worker is restarted instead (it is inside one long step).
 const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
@@ -52,6 +51,13 @@ pub struct AppState {
     pub palette: RwSignal<crate::scale::Palette>,
     pub range: RwSignal<(usize, usize)>,
     pub column: RwSignal<Option<usize>>,
+    /// The keyboard's (or the tour's) cell (row, position).
+    pub focus: RwSignal<Option<(usize, usize)>>,
+    /// How many positions the magnified view shows legibly at its current width.
+    pub window: RwSignal<usize>,
+    /// Presentation mode: controls hidden, the figure and its labels larger for a projector.
+    pub present: RwSignal<bool>,
+    pub tour: Tour,
     pub(crate) next_run: RwSignal<u64>,
     /// Counts model loads, so a stale cancel deadline cannot stop a newer one.
     pub(crate) load_epoch: RwSignal<u64>,
@@ -94,6 +100,10 @@ impl AppState {
             palette: RwSignal::new(crate::scale::Palette::Diverging),
             range: RwSignal::new((0, 0)),
             column: RwSignal::new(None),
+            focus: RwSignal::new(None),
+            window: RwSignal::new(40),
+            present: RwSignal::new(link.present),
+            tour: Tour::new(),
             next_run: RwSignal::new(1),
             load_epoch: RwSignal::new(0),
             autorun: RwSignal::new(link.question.is_some()),
@@ -158,13 +168,30 @@ impl AppState {
         self.notice.set(None);
         self.running.set(true);
         self.column.set(None);
+        self.focus.set(None);
         if matches!(self.metric.get_untracked(), Metric::TrackedProbability(i) | Metric::TrackedRank(i) if i >= question.track.len())
         {
             self.metric.set(Metric::Entropy);
         }
-        url_state::write(&self.model_key.get_untracked(), &question, self.lens_workers);
+        url_state::write(&self.model_key.get_untracked(), &question, self.lens_workers, self.present.get_untracked());
         self.figure.set(FigureData::new(run, model, question.clone()));
         self.send(&Request::Run { run, question });
+    }
+
+    /// Adds a token (by its vocabulary spelling) to the tracked ones and runs the lens again.
+    pub fn track_token(&self, piece: &str) {
+        if self.model.get_untracked().is_none() {
+            self.error.set(Some("load a model to track tokens: an opened report holds only what it tracked".into()));
+            return;
+        }
+        let mut list = Question::parse_track_list(&self.form.track.get_untracked());
+        if !list.iter().any(|t| t == piece) {
+            list.push(piece.to_string());
+        }
+        self.form.track.set(list.join(","));
+        let index = list.iter().position(|t| t == piece).unwrap_or(0);
+        self.run();
+        self.metric.set(Metric::TrackedProbability(index));
     }
 
     /// Asks the worker to stop; if that same run or load is still going after a grace period (the
@@ -222,7 +249,7 @@ impl AppState {
                     state.metric.set(Metric::Entropy);
                     state.preview.set(figure.tokens().to_vec());
                     state.figure.set(figure);
-                    state.range.set(crate::layout::default_range(n, MAGNIFIED_WINDOW));
+                    state.range.set(crate::layout::default_range(n, state.window.get_untracked()));
                 }
                 Err(why) => state.error.set(Some(format!("cannot open {name}: {why}"))),
             }

@@ -1,6 +1,7 @@
 //! The page URL carries the model and the question, so a link reproduces the view:
 //! `?model=<preset id or GGUF URL>` plus the question's pairs (`loupe_protocol::query`: `chat`,
-//! `system` or `raw`, `track`, `answer`, `precision`, ...) and `lens_workers`.
+//! `system` or `raw`, `track`, `answer`, `precision`, ...) and `lens_workers`. A teacher's link can
+//! also open in presentation mode (`present=1`) and start the guided tour (`tour=1`).
 
 use loupe_protocol::query::{from_query, to_query};
 use loupe_protocol::Question;
@@ -15,6 +16,10 @@ pub struct Link {
     pub question: Option<Question>,
     /// Extra lens workers (`lens_workers`); absent = decided from the number of cores.
     pub lens_workers: Option<usize>,
+    /// Open in presentation mode.
+    pub present: bool,
+    /// Start the guided tour once the page is up.
+    pub tour: bool,
     /// What could not be read and was replaced by a default.
     pub notes: Vec<String>,
 }
@@ -30,7 +35,8 @@ pub fn read() -> Link {
             None
         }
     });
-    Link { model: get("model"), question, lens_workers, notes }
+    let flag = |k: &str| get(k).is_some_and(|v| v != "0" && v != "false");
+    Link { model: get("model"), question, lens_workers, present: flag("present"), tour: flag("tour"), notes }
 }
 
 fn current_pairs() -> Vec<(String, String)> {
@@ -46,7 +52,7 @@ fn current_pairs() -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn write(model: &str, question: &Question, lens_workers: Option<usize>) {
+pub fn write(model: &str, question: &Question, lens_workers: Option<usize>, present: bool) {
     let Ok(p) = UrlSearchParams::new() else { return };
     if !model.is_empty() {
         p.set("model", model);
@@ -56,6 +62,9 @@ pub fn write(model: &str, question: &Question, lens_workers: Option<usize>) {
     }
     if let Some(n) = lens_workers {
         p.set("lens_workers", &n.to_string());
+    }
+    if present {
+        p.set("present", "1");
     }
     let query: String = p.to_string().into();
     if let Some(w) = web_sys::window() {

@@ -1,7 +1,7 @@
 //! The canvas back end of `Painter`: Canvas 2D calls (fillText for token strings, so they are never
 //! parsed as markup).
 
-use super::{Anchor, Baseline, Painter, Text};
+use super::{Anchor, Painter, Text};
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
@@ -27,14 +27,13 @@ impl CanvasPainter {
         Some(Self { ctx })
     }
 
-    /// Sizes for the screen: the device's pixel ratio.
-    pub fn for_screen(canvas: &HtmlCanvasElement, css_w: f64, css_h: f64) -> Option<Self> {
+    /// Sizes for the screen: `w × h` figure pixels shown `zoom` times larger (presentation mode),
+    /// at the device's pixel ratio.
+    pub fn for_screen(canvas: &HtmlCanvasElement, w: f64, h: f64, zoom: f64) -> Option<Self> {
         let ratio = web_sys::window().map(|w| w.device_pixel_ratio()).unwrap_or(1.0).max(1.0);
-        Self::sized(canvas, css_w, css_h, ratio)
-    }
-
-    pub fn context(&self) -> &CanvasRenderingContext2d {
-        &self.ctx
+        let painter = Self::sized(canvas, w * zoom, h * zoom, ratio)?;
+        let _ = painter.ctx.set_transform(ratio * zoom, 0.0, 0.0, ratio * zoom, 0.0, 0.0);
+        Some(painter)
     }
 }
 
@@ -75,11 +74,8 @@ impl Painter for CanvasPainter {
             Anchor::Middle => "center",
             Anchor::End => "right",
         });
-        ctx.set_text_baseline(match t.baseline {
-            Baseline::Middle => "middle",
-            Baseline::Alphabetic => "alphabetic",
-        });
-        let _ = ctx.fill_text(t.text, t.x, t.y);
+        ctx.set_text_baseline("alphabetic");
+        let _ = ctx.fill_text(t.text, t.x, t.baseline_y());
     }
 
     fn rotated(&mut self, x: f64, y: f64, degrees: f64, draw: &mut dyn FnMut(&mut dyn Painter)) {

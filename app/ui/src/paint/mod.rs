@@ -46,6 +46,17 @@ pub enum Baseline {
     Alphabetic,
 }
 
+impl Text<'_> {
+    /// The y of the text's alphabetic baseline. Both back ends draw on that baseline (the canvas's
+    /// "middle" and SVG's "central" place glyphs differently), so their pixels agree.
+    pub fn baseline_y(&self) -> f64 {
+        match self.baseline {
+            Baseline::Middle => self.y + 0.36 * self.font.size,
+            Baseline::Alphabetic => self.y,
+        }
+    }
+}
+
 pub struct Text<'a> {
     pub x: f64,
     pub y: f64,

@@ -1,7 +1,7 @@
 //! The SVG back end of `Painter`: a standalone document with vector text (for papers). Every
 //! string is escaped, so a token that looks like markup stays text.
 
-use super::{Anchor, Baseline, Painter, Text};
+use super::{Anchor, Painter, Text};
 use std::fmt::Write;
 
 pub struct SvgPainter {
@@ -52,15 +52,11 @@ impl Painter for SvgPainter {
             Anchor::Middle => "middle",
             Anchor::End => "end",
         };
-        let baseline = match t.baseline {
-            Baseline::Middle => " dominant-baseline=\"central\"",
-            Baseline::Alphabetic => "",
-        };
         let _ = writeln!(
             self.out,
-            "<text x=\"{:.2}\" y=\"{:.2}\" font-family=\"{}\" font-size=\"{}\" text-anchor=\"{anchor}\"{baseline} fill=\"{}\">{}</text>",
+            "<text x=\"{:.2}\" y=\"{:.2}\" font-family=\"{}\" font-size=\"{}\" text-anchor=\"{anchor}\" fill=\"{}\">{}</text>",
             t.x,
-            t.y,
+            t.baseline_y(),
             t.font.family(),
             t.font.size,
             t.colour,
@@ -95,7 +91,7 @@ pub fn xml_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::paint::Font;
+    use crate::paint::{Baseline, Font};
 
     #[test]
     fn markup_in_tokens_stays_text() {
