@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { serve, browser, artifact, ROOT, waitForModel } from "./harness.mjs";
+import { serve, browser, artifact, ROOT, ARTIFACTS, waitForModel } from "./harness.mjs";
 
 const MODEL = path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
 const QUESTION = "What is the capital of Australia?";
@@ -48,7 +48,7 @@ async function hoverCell(p, row, pos) {
 
 before(async () => {
   // The other test models, served beside the app so the page can load them by URL.
-  server = await serve(undefined, { "/test-models/": path.join(ROOT, "models") });
+  server = await serve(undefined, { "/test-models/": path.join(ROOT, "models"), "/test-reports/": ARTIFACTS });
   chromium = await browser();
   page = await chromium.context.newPage();
   page.on("pageerror", (e) => console.log("page error:", e.message));
@@ -377,6 +377,19 @@ test("a report from the command line opens in the page with the native numbers; 
   await page.setInputFiles("#open-report", { name: "foreign.json", mimeType: "application/json", buffer: Buffer.from('{"hello": 1}') });
   await page.waitForFunction(() => /cannot open foreign\.json/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
   assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), report.ids.length, "the opened figure stays");
+
+  // A static site publishes figures by link: `?report=` shows one without loading any model.
+  const published = await chromium.context.newPage();
+  const before = server.requests.length;
+  await published.goto(`${server.base}?report=test-reports/cli-report.json`);
+  await published.waitForFunction(() => /opened test-reports\/cli-report\.json/.test(document.querySelector("#notice")?.textContent ?? ""), null, { timeout: 30_000 });
+  assert.equal(Number(await published.getAttribute("#figure", "data-n-positions")), report.ids.length);
+  assert.equal(await published.getAttribute("#figure", "data-complete"), "true");
+  assert.match(await published.textContent("#model-info"), /no model loaded/);
+  assert.ok(!server.requests.slice(before).some((p) => p.endsWith(".gguf")), "no model fetched");
+  await published.goto(`${server.base}?report=test-reports/missing.json`);
+  await published.waitForFunction(() => /cannot open .*HTTP 404/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  await published.close();
 });
 
 test("the keyboard walks the figure and announces each cell; Enter opens the column, Escape closes it", async () => {

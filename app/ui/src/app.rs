@@ -16,6 +16,10 @@ pub fn App() -> impl IntoView {
     if link.tour {
         state.prepare_tour();
         state.autorun.set(true);
+    } else if let Some(url) = link.report.clone() {
+        // A published figure needs no model; one can still be loaded from the controls.
+        state.load_when_ready.set(false);
+        state.open_report_url(url);
     }
     state.start_worker();
     // Presentation mode restyles the whole page (controls hidden, larger text).

@@ -72,6 +72,23 @@ pub struct AppState {
     pub shell: AppShell,
 }
 
+/// The body of a GET as text; an HTTP error or a network failure is a message.
+async fn fetch_text(url: &str) -> Result<String, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let window = web_sys::window().ok_or("no window")?;
+    let failed = |e: wasm_bindgen::JsValue| {
+        format!("it could not be fetched ({})", e.as_string().unwrap_or_else(|| format!("{e:?}")))
+    };
+    let response: web_sys::Response =
+        JsFuture::from(window.fetch_with_str(url)).await.map_err(failed)?.unchecked_into();
+    if !response.ok() {
+        return Err(format!("the server answered HTTP {}", response.status()));
+    }
+    let text = JsFuture::from(response.text().map_err(failed)?).await.map_err(failed)?;
+    text.as_string().ok_or_else(|| "it is not text".into())
+}
+
 pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
@@ -231,29 +248,38 @@ impl AppState {
         let name = file.name();
         wasm_bindgen_futures::spawn_local(async move {
             let text = wasm_bindgen_futures::JsFuture::from(file.text()).await.ok().and_then(|t| t.as_string());
-            let opened = text
-                .ok_or_else(|| "it could not be read".to_string())
-                .and_then(|t| {
-                    serde_json::from_str::<LensReport>(&t).map_err(|e| format!("it is not a Loupe report ({e})"))
-                })
-                .and_then(FigureData::opened);
-            match opened {
-                Ok(figure) => {
-                    let n = figure.n_positions();
-                    state.error.set(None);
-                    state.notice.set(Some(format!(
-                        "opened {name}: {}, {} positions (no model needed)",
-                        figure.report.model, n
-                    )));
-                    state.column.set(None);
-                    state.metric.set(Metric::Entropy);
-                    state.preview.set(figure.tokens().to_vec());
-                    state.figure.set(figure);
-                    state.range.set(crate::layout::default_range(n, state.window.get_untracked()));
-                }
-                Err(why) => state.error.set(Some(format!("cannot open {name}: {why}"))),
-            }
+            state.show_report(&name, text.ok_or_else(|| "it could not be read".to_string()));
         });
+    }
+
+    /// Shows a report published at `url` (a link's `report=`), so a static site can host figures.
+    pub fn open_report_url(&self, url: String) {
+        let state = *self;
+        wasm_bindgen_futures::spawn_local(async move {
+            let text = fetch_text(&absolute(&url)).await;
+            state.show_report(&url, text);
+        });
+    }
+
+    fn show_report(&self, name: &str, text: Result<String, String>) {
+        let opened = text
+            .and_then(|t| serde_json::from_str::<LensReport>(&t).map_err(|e| format!("it is not a Loupe report ({e})")))
+            .and_then(FigureData::opened);
+        match opened {
+            Ok(figure) => {
+                let n = figure.n_positions();
+                self.error.set(None);
+                self.notice
+                    .set(Some(format!("opened {name}: {}, {} positions (no model needed)", figure.report.model, n)));
+                self.column.set(None);
+                self.focus.set(None);
+                self.metric.set(Metric::Entropy);
+                self.preview.set(figure.tokens().to_vec());
+                self.figure.set(figure);
+                self.range.set(crate::layout::default_range(n, self.window.get_untracked()));
+            }
+            Err(why) => self.error.set(Some(format!("cannot open {name}: {why}"))),
+        }
     }
 
     /// Sends a request to the worker.

@@ -1,7 +1,8 @@
 //! The page URL carries the model and the question, so a link reproduces the view:
 //! `?model=<preset id or GGUF URL>` plus the question's pairs (`loupe_protocol::query`: `chat`,
 //! `system` or `raw`, `track`, `answer`, `precision`, ...) and `lens_workers`. A teacher's link can
-//! also open in presentation mode (`present=1`) and start the guided tour (`tour=1`).
+//! also open in presentation mode (`present=1`) and start the guided tour (`tour=1`); a static site
+//! can show a saved figure with `report=<URL of a JSON report>`, without loading any model.
 
 use loupe_protocol::query::{from_query, to_query};
 use loupe_protocol::Question;
@@ -20,6 +21,8 @@ pub struct Link {
     pub present: bool,
     /// Start the guided tour once the page is up.
     pub tour: bool,
+    /// A saved report to show instead of loading a model.
+    pub report: Option<String>,
     /// What could not be read and was replaced by a default.
     pub notes: Vec<String>,
 }
@@ -36,7 +39,15 @@ pub fn read() -> Link {
         }
     });
     let flag = |k: &str| get(k).is_some_and(|v| v != "0" && v != "false");
-    Link { model: get("model"), question, lens_workers, present: flag("present"), tour: flag("tour"), notes }
+    Link {
+        model: get("model"),
+        question,
+        lens_workers,
+        present: flag("present"),
+        tour: flag("tour"),
+        report: get("report"),
+        notes,
+    }
 }
 
 fn current_pairs() -> Vec<(String, String)> {
