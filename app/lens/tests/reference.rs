@@ -194,11 +194,20 @@ fn generation_answers_and_extends_the_lens() {
     let grid = engine.lens(&rows, &LensOptions::default(), &|| false).unwrap();
     assert_eq!(grid.n_positions, all.len());
     // Teacher forcing reproduces the greedy choices: the last row's top-1 at each answer position
-    // is the next answer token.
+    // is the next answer token. Generation runs one token at a time against the cache, the lens
+    // over the whole sequence at once; in fast precision (8-bit activations) the different
+    // summation orders can flip a near-tie, so those positions are left out.
+    let mut checked = 0;
     for (i, &next) in answer.iter().enumerate().skip(1) {
         let pos = ids.len() + i - 1;
-        assert_eq!(grid.top_ids[grid.n_rows - 1][pos][0], next, "answer token {i}");
+        let probs = &grid.top_probs[grid.n_rows - 1][pos];
+        if probs[0] - probs[1] < 0.05 {
+            continue;
+        }
+        checked += 1;
+        assert_eq!(grid.top_ids[grid.n_rows - 1][pos][0], next, "answer token {i}: top probabilities {probs:?}");
     }
+    assert!(checked * 4 >= answer.len() * 3, "{checked} of {} answer tokens clear of a near-tie", answer.len());
 
     // Sampling with a seed is reproducible, and a temperature run still yields tokens.
     let s = loupe_lens::Sampling { temperature: 0.8, top_p: 0.9, seed: 7 };

@@ -57,6 +57,7 @@ impl AppState {
             }
             Event::Done { run, timings } if run == current => {
                 self.running.set(false);
+                self.reloads_after_crash.set(0);
                 self.figure.update(|f| {
                     f.done = true;
                     f.report.timings = timings;

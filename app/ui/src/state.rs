@@ -68,6 +68,9 @@ pub struct AppState {
     /// Whether a (re)started worker loads a model as soon as it is up: not after a crash or a
     /// stuck load, which would only repeat it.
     pub(crate) load_when_ready: RwSignal<bool>,
+    /// Set when a crash made the page reload the model; cleared when a run finishes. A second
+    /// crash meanwhile is not followed by another reload.
+    pub(crate) reloads_after_crash: RwSignal<u32>,
     worker: StoredValue<Option<WorkerClient>, LocalStorage>,
     pub shell: AppShell,
 }
@@ -127,6 +130,7 @@ impl AppState {
             lens_workers: link.lens_workers,
             source: StoredValue::new_local(None),
             load_when_ready: RwSignal::new(true),
+            reloads_after_crash: RwSignal::new(0),
             worker: StoredValue::new_local(None),
             shell: AppShell::register(),
         }
@@ -298,7 +302,14 @@ impl AppState {
                     "the model worker stopped while loading this model ({detail}), usually because the browser ran out of memory for it. It was not loaded again; pick a smaller or more quantized file."
                 )));
                 state.restart_worker(false);
+            } else if state.reloads_after_crash.get_untracked() > 0 {
+                // It crashed again before any run finished: reloading would only loop.
+                state.error.set(Some(format!(
+                    "the model worker stopped again ({detail}) before a run could finish, so the model was not loaded a third time. Try a shorter prompt, or a smaller or more quantized model."
+                )));
+                state.restart_worker(false);
             } else {
+                state.reloads_after_crash.set(1);
                 state.error.set(Some(format!(
                     "the model worker stopped ({detail}); this is usually the browser running out of memory. Loupe restarted it; the model is loading again."
                 )));

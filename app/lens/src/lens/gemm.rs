@@ -13,10 +13,11 @@ use super::simd::{madd, sum4, zero, V4};
 /// Cells per block: 128 rows of up to d = 1024 floats is 512 KiB, within L2.
 const CELL_BLOCK: usize = 128;
 
-/// `z` `[cells, width]` from `x` `[cells, d]` and `w` `[width, d]`; `d` must be a multiple of 4.
+/// `z` `[cells, width]` from `x` `[cells, d]` and `w` `[width, d]`. Any `d`: the lens's is a
+/// multiple of 4, attention's key counts need not be (the last `d % 4` terms are added one by one).
 pub fn tile_logits(x: &[f32], w: &[f32], cells: usize, width: usize, d: usize, z: &mut [f32]) {
     // The micro-kernel reads by pointer, so every bound is checked here, once.
-    assert!(d.is_multiple_of(4) && x.len() >= cells * d && w.len() >= width * d && z.len() >= cells * width);
+    assert!(x.len() >= cells * d && w.len() >= width * d && z.len() >= cells * width);
     for c0 in (0..cells).step_by(CELL_BLOCK) {
         let c1 = (c0 + CELL_BLOCK).min(cells);
         let mut j = 0;
@@ -54,7 +55,7 @@ fn micro<const R: usize, const C: usize>(
     let xs: [*const f32; R] = std::array::from_fn(|r| x[(c + r) * d..].as_ptr());
     let ws: [*const f32; C] = std::array::from_fn(|q| w[(j + q) * d..].as_ptr());
     let mut k = 0;
-    while k < d {
+    while k + 4 <= d {
         // SAFETY: rows c + r and j + q hold d floats each, and k + 4 <= d.
         let xv: [V4; R] = std::array::from_fn(|r| unsafe { V4::load_ptr(xs[r].add(k)) });
         let wv: [V4; C] = std::array::from_fn(|q| unsafe { V4::load_ptr(ws[q].add(k)) });
@@ -67,7 +68,8 @@ fn micro<const R: usize, const C: usize>(
     }
     for r in 0..R {
         for q in 0..C {
-            z[(c + r) * width + j + q] = sum4(acc[r][q]);
+            let tail: f32 = (k..d).map(|t| x[(c + r) * d + t] * w[(j + q) * d + t]).sum();
+            z[(c + r) * width + j + q] = sum4(acc[r][q]) + tail;
         }
     }
 }
@@ -78,7 +80,13 @@ mod tests {
 
     #[test]
     fn equals_the_naive_product_at_every_edge() {
-        let (d, cells, width) = (12, 7, 11);
+        for d in [12, 13, 1, 3] {
+            check(d);
+        }
+    }
+
+    fn check(d: usize) {
+        let (cells, width) = (7, 11);
         let x: Vec<f32> = (0..cells * d).map(|i| ((i * 37 % 17) as f32 - 8.0) / 5.0).collect();
         let w: Vec<f32> = (0..width * d).map(|i| ((i * 53 % 19) as f32 - 9.0) / 7.0).collect();
         let mut z = vec![0f32; cells * width];

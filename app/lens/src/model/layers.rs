@@ -193,20 +193,29 @@ impl KvCache {
     }
 }
 
-/// Additive mask for the queries at `positions` over keys `0..keys`: causal, and limited to the
-/// last `window` positions if given.
-pub fn attention_mask(positions: Range<usize>, keys: usize, window: Option<usize>) -> Result<Tensor> {
-    let rows = positions.len();
-    let mut mask = vec![0f32; rows * keys];
+/// Additive mask for the queries at `positions` over the keys at `keys`: causal, and limited to
+/// the last `window` positions if given.
+pub fn attention_mask(positions: Range<usize>, keys: Range<usize>, window: Option<usize>) -> Result<Tensor> {
+    let (rows, n_keys) = (positions.len(), keys.len());
+    let mut mask = vec![0f32; rows * n_keys];
     for (i, pos) in positions.enumerate() {
-        for j in 0..keys {
-            let outside_window = window.is_some_and(|w| j + w <= pos);
-            if j > pos || outside_window {
-                mask[i * keys + j] = f32::NEG_INFINITY;
+        for (j, key) in keys.clone().enumerate() {
+            let outside_window = window.is_some_and(|w| key + w <= pos);
+            if key > pos || outside_window {
+                mask[i * n_keys + j] = f32::NEG_INFINITY;
             }
         }
     }
-    Ok(Tensor::from_vec(mask, (rows, keys), &Device::Cpu)?)
+    Ok(Tensor::from_vec(mask, (rows, n_keys), &Device::Cpu)?)
+}
+
+/// The keys that queries at `positions` can see among `0..keys`: none after the last query
+/// (causality), none before the window of the first. Skipping the rest halves a long prompt's
+/// attention work.
+fn visible_keys(positions: &Range<usize>, keys: usize, window: Option<usize>) -> Range<usize> {
+    let end = positions.end.min(keys);
+    let start = window.map(|w| (positions.start + 1).saturating_sub(w)).unwrap_or(0).min(end);
+    start..end
 }
 
 /// Query rows per attention step: bounds the score matrix (heads × rows × keys) for long prompts,
@@ -229,7 +238,7 @@ fn attend_in_chunks(
     scale: f64,
     chunk: usize,
 ) -> Result<Tensor> {
-    let (_, n_heads, seq, _) = q.dims4()?;
+    let (batch, n_heads, seq, head_dim) = q.dims4()?;
     let n_kv = k.dim(1)?;
     let (k, v) = if n_kv == n_heads {
         (k.clone(), v.clone())
@@ -238,20 +247,41 @@ fn attend_in_chunks(
         (repeat_kv(k, rep)?, repeat_kv(v, rep)?)
     };
     let keys = k.dim(2)?;
-    let kt = k.t()?.contiguous()?;
-    let v = v.contiguous()?;
+    // Batch and heads as one dimension; values transposed once, so both products are `a · bᵀ`.
+    let k = k.reshape((batch * n_heads, keys, head_dim))?.contiguous()?;
+    let vt = v.reshape((batch * n_heads, keys, head_dim))?.transpose(1, 2)?.contiguous()?;
+    let q = q.reshape((batch * n_heads, seq, head_dim))?;
     let mut outputs = Vec::with_capacity(seq.div_ceil(chunk));
     let mut first = 0;
     while first < seq {
         let len = chunk.min(seq - first);
-        let qc = q.narrow(2, first, len)?.contiguous()?;
-        let mask = attention_mask(start + first..start + first + len, keys, window)?;
-        let scores = (qc.matmul(&kt)? * scale)?.broadcast_add(&mask)?;
+        let positions = start + first..start + first + len;
+        let seen = visible_keys(&positions, keys, window);
+        let qc = q.narrow(1, first, len)?.contiguous()?;
+        let kc = k.narrow(1, seen.start, seen.len())?.contiguous()?;
+        let vc = vt.narrow(2, seen.start, seen.len())?.contiguous()?;
+        let mask = attention_mask(positions, seen, window)?;
+        let scores = (batched_matmul_nt(&qc, &kc)? * scale)?.broadcast_add(&mask)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        outputs.push(probs.matmul(&v)?);
+        outputs.push(batched_matmul_nt(&probs, &vc)?);
         first += len;
     }
-    Ok(if outputs.len() == 1 { outputs.pop().unwrap() } else { Tensor::cat(&outputs, 2)? })
+    let out = if outputs.len() == 1 { outputs.pop().unwrap() } else { Tensor::cat(&outputs, 1)? };
+    Ok(out.reshape((batch, n_heads, seq, head_dim))?)
+}
+
+/// `a · bᵀ` for each leading index: `[n, r, d]` by `[n, c, d]` gives `[n, r, c]`. In the browser
+/// each product goes through the lens's SIMD128 kernel, as the linear layers do.
+fn batched_matmul_nt(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let products = (0..a.dim(0)?)
+            .map(|i| crate::lens::matmul_nt(&a.get(i)?, &b.get(i)?.contiguous()?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::stack(&products, 0)?)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    Ok(a.matmul(&b.transpose(1, 2)?)?)
 }
 
 fn repeat_kv(x: &Tensor, rep: usize) -> Result<Tensor> {
@@ -299,8 +329,31 @@ mod tests {
     }
 
     #[test]
+    fn attention_equals_its_definition_with_a_cache_and_a_window() {
+        let dev = Device::Cpu;
+        // 5 queries after 32 cached positions, grouped heads.
+        let q = Tensor::randn(0f32, 1.0, (1, 4, 5, 8), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (1, 2, 37, 8), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (1, 2, 37, 8), &dev).unwrap();
+        for window in [None, Some(3), Some(20)] {
+            let (kr, vr) = (repeat_kv(&k, 2).unwrap(), repeat_kv(&v, 2).unwrap());
+            let mask = attention_mask(32..37, 0..37, window).unwrap();
+            let scores = (q.matmul(&kr.t().unwrap()).unwrap() * 0.35).unwrap().broadcast_add(&mask).unwrap();
+            let expected = candle_nn::ops::softmax_last_dim(&scores).unwrap().matmul(&vr).unwrap();
+            for chunk in [2, 256] {
+                let got = attend_in_chunks(&q, &k, &v, 32, window, 0.35, chunk).unwrap();
+                let diff = (&expected - &got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-5, "window {window:?}, chunk {chunk}: {diff}");
+            }
+        }
+        assert_eq!(visible_keys(&(32..37), 37, None), 0..37);
+        assert_eq!(visible_keys(&(0..4), 37, None), 0..4);
+        assert_eq!(visible_keys(&(32..37), 37, Some(3)), 30..37);
+    }
+
+    #[test]
     fn mask_is_causal_and_windowed() {
-        let m = attention_mask(3..5, 5, Some(2)).unwrap().to_vec2::<f32>().unwrap();
+        let m = attention_mask(3..5, 0..5, Some(2)).unwrap().to_vec2::<f32>().unwrap();
         let open = |row: &Vec<f32>| row.iter().map(|v| v.is_finite()).collect::<Vec<_>>();
         assert_eq!(open(&m[0]), [false, false, true, true, false]);
         assert_eq!(open(&m[1]), [false, false, false, true, true]);
