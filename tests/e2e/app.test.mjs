@@ -259,6 +259,31 @@ test("tracked tokens, other colourings, and the model's answer extending the fig
   await page.fill("#answer", "0");
 });
 
+test("a long prompt shows the positions in view first, then fills in by chunks to the native numbers", async () => {
+  const raw = Array.from({ length: 60 }, (_, i) => `Line ${i}: the ${["red", "blue", "green"][i % 3]} fox jumps over ${i * 7} lazy dogs.`).join("\n");
+  const long = runNative(["--raw", raw]);
+  const n = long.ids.length;
+  assert.ok(n > 600, `${n} tokens`);
+  await page.click("#mode-raw");
+  await page.fill("#raw", raw);
+  await page.fill("#answer", "0");
+  await page.click("#run");
+  await page.waitForFunction(() => Number(document.querySelector("#figure")?.dataset.cellsDone) > 0, null, { timeout: TIMEOUT, polling: 20 });
+  // The first part is every row at the last 64 positions: the magnified range, which shows the tail.
+  assert.equal(Number(await page.getAttribute("#figure", "data-cells-done")), native.n_rows * 64);
+  const [start, end] = (await page.getAttribute("#figure", "data-range")).split(",").map(Number);
+  assert.ok(end === n && start >= n - 64, `range ${start}..${end} is inside the first part`);
+  await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
+  const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+  for (let r = 0; r < long.n_rows; r++) {
+    for (let p = 0; p < n; p++) {
+      assert.ok(Math.abs(exported.entropy[r][p] - long.entropy[r][p]) < 0.01, `entropy (${r}, ${p})`);
+    }
+  }
+  await page.click("#mode-chat");
+});
+
 test("a model too large for a browser tab is refused before any download", async () => {
   const before = server.requests.length;
   await page.selectOption("#preset", "llama3.1-8b-q4km");

@@ -13,7 +13,7 @@ pub mod quantized;
 pub mod template;
 pub mod tokenizer;
 
-pub use engine::{Answer, Engine, LensJob};
+pub use engine::{lens_plan, Answer, Engine, LensJob, LensPart};
 pub use error::{LensError, Result};
 pub use lens::LensOptions;
 pub use loupe_protocol as protocol;

@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::quantized::gguf_file::Value;
 use common::*;
-use loupe_lens::{Engine, LensError, LensOptions, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensError, LensOptions, LensPart, Precision, Prompt, TemplateChoice};
 
 struct Llama3 {
     oracle: tokenizers::Tokenizer,
@@ -130,11 +130,29 @@ fn long_prompts_run_and_stream_consistently() {
     let opts = LensOptions { top_k: 3, track: vec![p.ids[5]] };
     let whole = engine.lens(&rows, &opts, &|| false).unwrap();
     assert_eq!(whole.n_positions, p.ids.len());
-    let first = engine.lens_rows(&rows, 0..1, &opts, &|| false).unwrap();
+    let n = p.ids.len();
+    let first = engine.lens_part(&rows, &LensPart { rows: 0..1, positions: 0..n }, &opts, &|| false).unwrap();
     assert_eq!(first.n_rows, 1);
     assert_eq!(first.top_ids[0], whole.top_ids[0]);
     for (a, b) in first.kl_to_last[0].iter().zip(&whole.kl_to_last[0]) {
         assert!((a - b).abs() < 1e-4);
     }
     assert_eq!(first.tracked[0].rank[0], whole.tracked[0].rank[0]);
+    // A long sequence is lensed in parts, its tail first: every part equals those cells of the whole.
+    let plan = loupe_lens::lens_plan(rows.len(), n);
+    assert!(plan.len() > 2 && plan[0].positions.end == n);
+    for part in [&plan[0], &plan[plan.len() - 1]] {
+        let cells = engine.lens_part(&rows, part, &opts, &|| false).unwrap();
+        for (i, r) in part.rows.clone().enumerate() {
+            let at = part.positions.clone();
+            assert_eq!(cells.top_ids[i], whole.top_ids[r][at.clone()], "row {r} at {at:?}");
+            assert_eq!(cells.tracked[0].rank[i], whole.tracked[0].rank[r][at.clone()]);
+            for (a, b) in cells.entropy[i].iter().zip(&whole.entropy[r][at.clone()]) {
+                assert!((a - b).abs() < 1e-4);
+            }
+            for (a, b) in cells.kl_to_last[i].iter().zip(&whole.kl_to_last[r][at]) {
+                assert!((a - b).abs() < 1e-4);
+            }
+        }
+    }
 }

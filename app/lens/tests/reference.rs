@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use loupe_lens::generate::argmax;
 use loupe_lens::protocol::LensGrid;
-use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensOptions, LensPart, Precision, Prompt, TemplateChoice};
 use serde_json::Value;
 
 struct Reference {
@@ -262,9 +262,10 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into()]).unwrap();
     let opts = LensOptions { top_k: 5, track };
     let rows = engine.forward(&ids, Precision::Exact).unwrap();
-    let whole = engine.lens_rows(&rows, 3..9, &opts, &|| false).unwrap();
+    let part = LensPart { rows: 3..9, positions: 0..ids.len() };
+    let whole = engine.lens_part(&rows, &part, &opts, &|| false).unwrap();
 
-    let job = engine.lens_job(&rows, 3..9, &opts).unwrap();
+    let job = engine.lens_job(&rows, &part, &opts).unwrap();
     let vocab = engine.vocab_size();
     let cuts = [0, 1000, 20_000, 33_333, vocab];
     // The cells travel as bytes too, as they do to a helper worker.

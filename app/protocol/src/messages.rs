@@ -106,10 +106,14 @@ pub enum Event {
         run: RunId,
         tokens: Vec<TokenInfo>,
     },
-    /// Rows `first_row..first_row + rows.n_rows` of the grid.
+    /// The cells of rows `first_row..first_row + rows.n_rows` at positions
+    /// `first_position..first_position + rows.n_positions`: a group of whole rows for a short
+    /// sequence; for a long one, the positions in view first, then the rest in chunks.
     Rows {
         run: RunId,
         first_row: usize,
+        #[serde(default)]
+        first_position: usize,
         rows: LensGrid,
     },
     Done {

@@ -96,7 +96,7 @@ pub struct LensGrid {
 }
 
 impl LensGrid {
-    /// A grid of `n_rows` rows still to come (each empty until `put_rows` fills it).
+    /// A grid of `n_rows` rows still to come (each empty until `put_cells` fills it).
     pub fn pending(n_rows: usize, n_positions: usize, tracked: Vec<TrackedToken>) -> Self {
         let tracked = tracked
             .into_iter()
@@ -124,31 +124,56 @@ impl LensGrid {
         (0..self.n_rows).filter(|&r| self.has_row(r)).count()
     }
 
-    /// Copies the rows of `part` (a grid of rows `first_row..`) into place.
-    pub fn put_rows(&mut self, first_row: usize, part: LensGrid) -> Result<(), String> {
-        if part.n_positions != self.n_positions || first_row + part.n_rows > self.n_rows {
+    /// Copies `part`, the cells of rows `first_row..` at positions `first_position..`, into place.
+    /// A row's first part lays it out at full length, its other cells empty (NaN, no tokens) until
+    /// their own parts arrive; which cells have arrived is for the receiver to track.
+    pub fn put_cells(&mut self, first_row: usize, first_position: usize, part: LensGrid) -> Result<(), String> {
+        let (rows, len, n) = (part.n_rows, part.n_positions, self.n_positions);
+        let shaped = |row_lengths: &mut dyn Iterator<Item = usize>, count: usize| {
+            let lengths: Vec<usize> = row_lengths.collect();
+            lengths.len() == count && lengths.iter().all(|&l| l == len)
+        };
+        let fits = first_row + rows <= self.n_rows
+            && first_position + len <= n
+            && part.tracked.len() == self.tracked.len()
+            && shaped(&mut part.entropy.iter().map(Vec::len), rows)
+            && shaped(&mut part.top_ids.iter().map(Vec::len), rows)
+            && shaped(&mut part.top_probs.iter().map(Vec::len), rows)
+            && shaped(&mut part.top_tokens.iter().map(Vec::len), rows)
+            && shaped(&mut part.top_texts.iter().map(Vec::len), rows)
+            && shaped(&mut part.kl_to_last.iter().map(Vec::len), rows)
+            && part.tracked.iter().all(|t| {
+                shaped(&mut t.prob.iter().map(Vec::len), rows) && shaped(&mut t.rank.iter().map(Vec::len), rows)
+            });
+        if !fits {
             return Err(format!(
-                "rows {first_row}..{} of {} positions do not fit a grid of {} rows and {} positions",
-                first_row + part.n_rows,
-                part.n_positions,
+                "cells of rows {first_row}..{} at positions {first_position}..{} do not fit a grid of {} rows and {n} positions",
+                first_row + rows,
+                first_position + len,
                 self.n_rows,
-                self.n_positions
             ));
         }
-        fn place<T>(into: &mut [T], first: usize, from: Vec<T>) {
-            for (i, v) in from.into_iter().enumerate() {
-                into[first + i] = v;
+        fn place<T: Clone>(into: &mut [Vec<T>], first_row: usize, at: usize, n: usize, empty: T, from: Vec<Vec<T>>) {
+            for (i, cells) in from.into_iter().enumerate() {
+                let row = &mut into[first_row + i];
+                if row.is_empty() {
+                    *row = vec![empty.clone(); n];
+                }
+                for (j, cell) in cells.into_iter().enumerate() {
+                    row[at + j] = cell;
+                }
             }
         }
-        place(&mut self.entropy, first_row, part.entropy);
-        place(&mut self.top_ids, first_row, part.top_ids);
-        place(&mut self.top_probs, first_row, part.top_probs);
-        place(&mut self.top_tokens, first_row, part.top_tokens);
-        place(&mut self.top_texts, first_row, part.top_texts);
-        place(&mut self.kl_to_last, first_row, part.kl_to_last);
+        let at = first_position;
+        place(&mut self.entropy, first_row, at, n, f32::NAN, part.entropy);
+        place(&mut self.top_ids, first_row, at, n, Vec::new(), part.top_ids);
+        place(&mut self.top_probs, first_row, at, n, Vec::new(), part.top_probs);
+        place(&mut self.top_tokens, first_row, at, n, Vec::new(), part.top_tokens);
+        place(&mut self.top_texts, first_row, at, n, Vec::new(), part.top_texts);
+        place(&mut self.kl_to_last, first_row, at, n, f32::NAN, part.kl_to_last);
         for (mine, theirs) in self.tracked.iter_mut().zip(part.tracked) {
-            place(&mut mine.prob, first_row, theirs.prob);
-            place(&mut mine.rank, first_row, theirs.rank);
+            place(&mut mine.prob, first_row, at, n, f32::NAN, theirs.prob);
+            place(&mut mine.rank, first_row, at, n, 0, theirs.rank);
         }
         Ok(())
     }
@@ -206,13 +231,18 @@ impl LensReport {
             && rows_ok(g.top_ids.len())
             && rows_ok(g.top_probs.len())
             && rows_ok(g.top_texts.len())
+            && rows_ok(g.top_tokens.len())
             && rows_ok(g.kl_to_last.len())
             && g.entropy.iter().chain(&g.kl_to_last).all(|r| r.len() == n)
             && g.top_ids.iter().all(|r| r.len() == n)
             && g.top_probs.iter().all(|r| r.len() == n)
             && g.top_texts.iter().all(|r| r.len() == n)
+            && g.top_tokens.iter().all(|r| r.len() == n)
             && g.tracked.iter().all(|t| {
-                rows_ok(t.prob.len()) && t.prob.iter().chain(t.rank.iter().map(|_| &g.entropy[0])).all(|r| r.len() == n)
+                rows_ok(t.prob.len())
+                    && rows_ok(t.rank.len())
+                    && t.prob.iter().all(|r| r.len() == n)
+                    && t.rank.iter().all(|r| r.len() == n)
             });
         if g.n_rows == 0 || n == 0 || !same || !shaped || s.prompt_len > n {
             return Err(format!("its matrices do not match its {} rows and {n} positions", g.n_rows));
@@ -249,11 +279,26 @@ mod tests {
     fn rows_stream_into_place() {
         let mut g = LensGrid::pending(3, 2, vec![TrackedToken { id: 1, ..Default::default() }]);
         assert_eq!(g.rows_done(), 0);
-        g.put_rows(1, row_grid(2, 7.0)).unwrap();
+        g.put_cells(1, 0, row_grid(2, 7.0)).unwrap();
         assert!(!g.has_row(0) && g.has_row(1) && g.has_row(2));
         assert_eq!(g.entropy[2], vec![7.0, 7.0]);
         assert_eq!(g.tracked[0].rank[1], vec![1, 1]);
-        assert!(g.put_rows(2, row_grid(2, 1.0)).is_err());
+        assert!(g.put_cells(2, 0, row_grid(2, 1.0)).is_err());
+    }
+
+    #[test]
+    fn position_chunks_stream_into_place() {
+        let mut g = LensGrid::pending(2, 5, vec![TrackedToken { id: 1, ..Default::default() }]);
+        // The last two positions first, then the first two.
+        g.put_cells(0, 3, row_grid(2, 7.0)).unwrap();
+        assert!(g.entropy[1][2].is_nan() && g.entropy[1][3] == 7.0 && g.entropy[1][4] == 7.0);
+        assert!(g.top_ids[0][0].is_empty() && g.top_ids[0][4] == vec![1]);
+        g.put_cells(0, 0, row_grid(2, 3.0)).unwrap();
+        assert_eq!(g.tracked[0].rank[0], vec![1, 1, 0, 1, 1]);
+        assert!(g.put_cells(0, 4, row_grid(2, 1.0)).is_err(), "past the last position");
+        let mut ragged = row_grid(2, 1.0);
+        ragged.entropy[1].pop();
+        assert!(g.put_cells(0, 0, ragged).is_err(), "a part whose rows are not all its width");
     }
 
     #[test]

@@ -48,9 +48,9 @@ impl AppState {
                 self.range.set(default_range(n, self.window.get_untracked()));
             }
             Event::Tracked { run, tokens } if run == current => self.figure.update(|f| f.set_tracked(tokens)),
-            Event::Rows { run, first_row, rows } if run == current => {
+            Event::Rows { run, first_row, first_position, rows } if run == current => {
                 let mut failed = None;
-                self.figure.update(|f| failed = f.put_rows(first_row, rows).err());
+                self.figure.update(|f| failed = f.put_cells(first_row, first_position, rows).err());
                 if let Some(e) = failed {
                     self.error.set(Some(format!("the worker sent rows that do not fit the figure: {e}")));
                 }

@@ -23,6 +23,9 @@ pub struct FigureData {
     pub model: Option<ModelInfo>,
     /// The worker said the run is complete (timings are in the report).
     pub done: bool,
+    /// Which cells have arrived, row-major: a long sequence streams in position ranges.
+    filled: Vec<bool>,
+    cells_filled: usize,
 }
 
 impl FigureData {
@@ -37,19 +40,23 @@ impl FigureData {
             grid: LensGrid::pending(model.n_rows, 0, Vec::new()),
             ..Default::default()
         };
-        Self { run, report, model: Some(model), done: false }
+        Self { run, report, model: Some(model), done: false, filled: Vec::new(), cells_filled: 0 }
     }
 
     /// A saved report (the page's export or `loupe --json`), shown without any model.
     pub fn opened(report: LensReport) -> Result<Self, String> {
         report.validate()?;
-        Ok(Self { run: RunId(0), report, model: None, done: true })
+        let cells = report.grid.n_rows * report.grid.n_positions;
+        Ok(Self { run: RunId(0), report, model: None, done: true, filled: vec![true; cells], cells_filled: cells })
     }
 
     /// The sequence being lensed; rows of an earlier sequence no longer fit, so they are cleared.
     pub fn set_sequence(&mut self, sequence: Sequence) {
         let g = &self.report.grid;
-        self.report.grid = LensGrid::pending(g.n_rows, sequence.len(), g.tracked.clone());
+        let n_rows = g.n_rows;
+        self.report.grid = LensGrid::pending(n_rows, sequence.len(), g.tracked.clone());
+        self.filled = vec![false; n_rows * sequence.len()];
+        self.cells_filled = 0;
         self.report.sequence = sequence;
     }
 
@@ -68,8 +75,19 @@ impl FigureData {
         self.report.grid = LensGrid::pending(g.n_rows, g.n_positions, tracked);
     }
 
-    pub fn put_rows(&mut self, first_row: usize, rows: LensGrid) -> Result<(), String> {
-        self.report.grid.put_rows(first_row, rows)
+    /// Cells of rows `first_row..` at positions `first_position..`, from the worker.
+    pub fn put_cells(&mut self, first_row: usize, first_position: usize, cells: LensGrid) -> Result<(), String> {
+        let (rows, len, n) = (cells.n_rows, cells.n_positions, self.report.grid.n_positions);
+        self.report.grid.put_cells(first_row, first_position, cells)?;
+        for r in first_row..first_row + rows {
+            for flag in &mut self.filled[r * n + first_position..r * n + first_position + len] {
+                if !*flag {
+                    *flag = true;
+                    self.cells_filled += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn tokens(&self) -> &[TokenInfo] {
@@ -92,22 +110,34 @@ impl FigureData {
         self.report.sequence.len()
     }
 
+    /// Rows whose every cell has arrived.
     pub fn rows_done(&self) -> usize {
-        self.report.grid.rows_done()
+        (0..self.n_rows()).filter(|&r| self.has_row(r)).count()
+    }
+
+    /// Cells that have arrived, of all.
+    pub fn cells_done(&self) -> (usize, usize) {
+        (self.cells_filled, self.filled.len())
     }
 
     pub fn complete(&self) -> bool {
-        self.report.complete()
+        !self.filled.is_empty() && self.cells_filled == self.filled.len()
+    }
+
+    pub fn has_cell(&self, r: usize, p: usize) -> bool {
+        let n = self.report.grid.n_positions;
+        p < n && self.filled.get(r * n + p).copied().unwrap_or(false)
     }
 
     pub fn has_row(&self, r: usize) -> bool {
-        self.report.grid.has_row(r)
+        let n = self.report.grid.n_positions;
+        r < self.n_rows() && n > 0 && self.filled[r * n..(r + 1) * n].iter().all(|&f| f)
     }
 
-    /// The cell's value under `metric`, none while its row is pending.
+    /// The cell's value under `metric`, none while it is pending.
     pub fn value(&self, metric: Metric, r: usize, p: usize) -> Option<f32> {
         let g = &self.report.grid;
-        if !g.has_row(r) {
+        if !self.has_cell(r, p) {
             return None;
         }
         match metric {
@@ -122,7 +152,7 @@ impl FigureData {
     /// The cell's top tokens as (id, text, probability), best first.
     pub fn top(&self, r: usize, p: usize) -> Vec<(u32, String, f32)> {
         let g = &self.report.grid;
-        if !g.has_row(r) {
+        if !self.has_cell(r, p) {
             return Vec::new();
         }
         let ids = g.top_ids[r].get(p).cloned().unwrap_or_default();
@@ -138,6 +168,9 @@ impl FigureData {
     }
 
     pub fn top1_text(&self, r: usize, p: usize) -> Option<&str> {
+        if !self.has_cell(r, p) {
+            return None;
+        }
         let g = &self.report.grid;
         g.top_texts.get(r)?.get(p)?.first().map(String::as_str)
     }

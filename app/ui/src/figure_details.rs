@@ -87,7 +87,7 @@ pub fn Tooltip(hover: RwSignal<Hover>, scale: Memo<Scale>) -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
         {move || hover.get().and_then(|(r, p, x, y)| state.figure.with(|f| {
-            if !f.has_row(r) {
+            if !f.has_cell(r, p) {
                 return None;
             }
             let token = f.tokens().get(p).map(|t| display(&t.text)).unwrap_or_default();

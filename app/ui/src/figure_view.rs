@@ -234,13 +234,14 @@ pub fn FigureView() -> impl IntoView {
             export::png(&format!("{}.png", file_stem()), f, &scale.get_untracked(), &export_layout(), column)
         });
     };
-    let has_rows = move || state.figure.with(|f| f.rows_done() > 0);
+    let has_rows = move || state.figure.with(|f| f.cells_done().0 > 0);
 
     view! {
         <section class="panel figure" id="figure"
             data-n-rows=move || state.figure.with(|f| f.n_rows().to_string())
             data-n-positions=move || state.figure.with(|f| f.n_positions().to_string())
             data-rows-done=move || state.figure.with(|f| f.rows_done().to_string())
+            data-cells-done=move || state.figure.with(|f| f.cells_done().0.to_string())
             data-complete=move || state.figure.with(|f| (f.complete() && f.done).to_string())
             data-range=move || { let (a, b) = state.range.get(); format!("{a},{b}") }
             data-template-positions=move || state.figure.with(|f| f.tokens().iter().enumerate().filter(|(_, t)| t.template).map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(","))>

@@ -71,7 +71,11 @@ pub fn PromptPanel() -> impl IntoView {
                 <span class="status" id="run-status">{move || {
                     let f = state.figure.read();
                     if state.running.get() {
-                        format!("computing… {} of {} rows", f.rows_done(), f.n_rows())
+                        let (done, all) = f.cells_done();
+                        match (100 * done).checked_div(all) {
+                            Some(percent) => format!("computing… {percent}% of the cells"),
+                            None => "computing…".to_string(),
+                        }
                     } else if f.done {
                         format!("done: forward {:.2} s, lens {:.2} s", f.report.timings.forward, f.report.timings.lens)
                     } else {

@@ -85,7 +85,7 @@ pub fn candidates(fig: &FigureData) -> Vec<String> {
     let control: Vec<u32> = fig.tokens().iter().filter(|t| t.special || t.template).map(|t| t.id).collect();
     // piece -> (foreshadows the answer, times seen, first seen)
     let mut seen: HashMap<String, (bool, usize, usize)> = HashMap::new();
-    for r in middle_and_late(fig.n_rows()).filter(|&r| g.has_row(r)) {
+    for r in middle_and_late(fig.n_rows()).filter(|&r| fig.has_row(r)) {
         for &p in &dummies {
             let (Some(id), Some(piece), Some(text)) = (
                 g.top_ids[r].get(p).and_then(|c| c.first()),

@@ -1,5 +1,5 @@
 //! The worker's jobs: load a model, preview tokens, and run a question (an optional answer, then
-//! the lens by row groups) in steps. One job runs at a time; a new one waits for the previous to
+//! the lens in parts, `loupe_lens::lens_plan`) in steps. One job runs at a time; a new one waits for the previous to
 //! finish or be cancelled.
 
 use crate::blob_reader::BlobReader;
@@ -18,12 +18,6 @@ thread_local! {
     /// The latest preview asked for while a job ran; answered when it ends.
     static PENDING_PREVIEW: RefCell<Option<Question>> = const { RefCell::new(None) };
 }
-
-/// Lens rows are computed and sent in this many groups, so the figure fills in progressively. Each
-/// group dequantizes the unembedding again and decodes the last row again (the KL reference):
-/// measured on 2 cores, 2 groups instead of 4 took the lens from 1.3–1.7 s to 1.1–1.2 s (SmolLM2)
-/// and from 5.0 s to 3.9 s (Qwen2.5-0.5B).
-const ROW_GROUPS: usize = 2;
 
 pub fn cancel() {
     CANCEL.with(|c| c.set(true));
@@ -151,7 +145,7 @@ async fn warm_up() {
         let id = engine.tokenizer.bos.unwrap_or(0);
         let rows = engine.forward(&[id], loupe_lens::Precision::Exact)?;
         let opts = loupe_lens::LensOptions::default();
-        let job = engine.lens_job(&rows, 0..rows.len(), &opts)?;
+        let job = engine.lens_job(&rows, &loupe_lens::LensPart { rows: 0..rows.len(), positions: 0..1 }, &opts)?;
         crate::lens_pool::lens(&engine, &job, &cancelled).await.map(|_| ())
     }
     .await;
@@ -220,12 +214,11 @@ async fn run_steps(engine: &mut Engine, run: RunId, q: &Question) -> Result<(), 
     checkpoint().await?;
 
     let t1 = now_seconds();
-    let n_rows = rows.len();
-    let group = n_rows.div_ceil(ROW_GROUPS).max(1);
-    for first_row in (0..n_rows).step_by(group) {
-        let job = engine.lens_job(&rows, first_row..(first_row + group).min(n_rows), &opts)?;
+    for part in loupe_lens::lens_plan(rows.len(), sequence.len()) {
+        let job = engine.lens_job(&rows, &part, &opts)?;
         let whole = crate::lens_pool::lens(engine, &job, &cancelled).await?;
-        post(&Event::Rows { run, first_row, rows: engine.finish_job(&job, whole) });
+        let cells = engine.finish_job(&job, whole);
+        post(&Event::Rows { run, first_row: part.rows.start, first_position: part.positions.start, rows: cells });
         checkpoint().await?;
     }
     let lens = now_seconds() - t1;
