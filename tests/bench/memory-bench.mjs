@@ -76,10 +76,10 @@ for (const file of MODELS) {
   const root = browserRoot(profile);
   const page = await context.newPage();
   if (process.env.BREAKDOWN) setTimeout(function tick() { console.log("   ", breakdown(root)); setTimeout(tick, 1000); }, 0);
-  // A page that loads nothing: the same app with a model URL that does not exist.
+  // A page that loads nothing: a link to a model URL waits for the user's consent.
   const params = LENS_WORKERS === undefined ? "" : `&lens_workers=${LENS_WORKERS}`;
   await page.goto(`${server.base}?model=${encodeURIComponent(`${server.base}bench-models/none.gguf`)}${params}`);
-  await page.waitForSelector("#error", { timeout: 60000 });
+  await page.waitForSelector("#link-model", { timeout: 60000 });
   await page.waitForTimeout(2000);
   const idle = pssMiB(root);
   let peak = idle;

@@ -284,6 +284,28 @@ test("a long prompt shows the positions in view first, then fills in by chunks t
   await page.click("#mode-chat");
 });
 
+test("a link to a model that is not a preset asks first, showing host and size, then loads and runs it", async () => {
+  const linked = await chromium.context.newPage();
+  const file = "qwen2.5-coder-0.5b-instruct.gguf";
+  const model = `${server.base}test-models/${file}`;
+  const before = server.requests.length;
+  await linked.goto(`${server.base}?model=${encodeURIComponent(model)}&chat=${encodeURIComponent(QUESTION)}`);
+  const ask = linked.locator("#link-model");
+  await ask.waitFor({ timeout: 30_000 });
+  await linked.waitForFunction(() => document.querySelector("#link-model")?.dataset.bytes, null, { timeout: 30_000 });
+  assert.equal(await ask.getAttribute("data-host"), new URL(server.base).host);
+  assert.equal(Number(await ask.getAttribute("data-bytes")), fs.statSync(path.join(ROOT, "models", file)).size);
+  await linked.waitForTimeout(1000);
+  assert.match(await linked.textContent("#model-info"), /no model loaded/);
+  assert.ok(!server.requests.slice(before).includes(`/test-models/${file}`), "nothing downloaded before the user agrees");
+  await ask.screenshot({ path: artifact("link-model-question.png") });
+  await linked.click("#link-model-load");
+  await linked.waitForFunction(() => /qwen2/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  // The link's question runs once the model is in.
+  await linked.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  await linked.close();
+});
+
 test("a model too large for a browser tab is refused before any download", async () => {
   const before = server.requests.length;
   await page.selectOption("#preset", "llama3.1-8b-q4km");

@@ -17,7 +17,8 @@ const TYPES = {
   ".gguf": "application/octet-stream", ".md": "text/plain",
 };
 
-/// Serves `dir` on 127.0.0.1 (a random port); `requests` lists every path asked for. `mounts` maps
+/// Serves `dir` on 127.0.0.1 (a random port); `requests` lists every path asked for (prefixed by
+/// the method when it is not GET). `mounts` maps
 /// URL prefixes to other directories (the benchmark serves the test models this way). `replace`
 /// maps a path to text served instead of the file (a test deploys a "new build" this way).
 /// `setDown(true)` makes every request fail at the connection, as with the network off.
@@ -27,7 +28,7 @@ export async function serve(dir = DIST, mounts = {}) {
   let down = false;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
-    requests.push(url.pathname);
+    requests.push(req.method === "GET" ? url.pathname : `${req.method} ${url.pathname}`);
     if (down) {
       req.socket.destroy();
       return;

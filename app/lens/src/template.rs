@@ -71,6 +71,59 @@ pub fn render(
             source.len()
         )));
     }
+    let text = render_text(source, messages, bos_token, eos_token, add_generation_prompt)?;
+    // Where each message's content landed: rendered again with a marker in place of each content,
+    // the markers give the positions, so a role name or template word that also occurs in a
+    // message ("user" typed as the question) is never taken for it.
+    let marked: Vec<ChatMessage> =
+        messages.iter().enumerate().map(|(i, m)| ChatMessage::new(&m.role, &marker(i))).collect();
+    let with_markers = render_text(source, &marked, bos_token, eos_token, add_generation_prompt)?;
+    let mut content_spans = Vec::new();
+    // How far the real text has moved relative to the marked one, content by content.
+    let mut shift: isize = 0;
+    let mut cursor = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let mark = marker(i);
+        let found = with_markers.find(&mark).and_then(|at| {
+            let start = at.checked_add_signed(shift)?;
+            // The template may have trimmed the content.
+            [m.content.as_str(), m.content.trim()]
+                .into_iter()
+                .find(|c| !c.is_empty() && text.get(start..start + c.len()) == Some(c))
+                .map(|c| (start, c.len(), mark.len()))
+        });
+        match found {
+            Some((start, len, mark_len)) => {
+                content_spans.push(start..start + len);
+                shift += len as isize - mark_len as isize;
+                cursor = start + len;
+            }
+            // A template that transforms the content: fall back to finding it as written.
+            None => {
+                let needle = m.content.trim();
+                if let Some(at) = (!needle.is_empty()).then(|| text[cursor..].find(needle)).flatten() {
+                    let start = cursor + at;
+                    content_spans.push(start..start + needle.len());
+                    cursor = start + needle.len();
+                }
+            }
+        }
+    }
+    Ok(Rendered { text, content_spans })
+}
+
+/// A stand-in for message `i`'s content that no template or message produces.
+fn marker(i: usize) -> String {
+    format!("\u{E000}loupe-content-{i}\u{E001}")
+}
+
+fn render_text(
+    source: &str,
+    messages: &[ChatMessage],
+    bos_token: &str,
+    eos_token: &str,
+    add_generation_prompt: bool,
+) -> Result<String> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -97,21 +150,7 @@ pub fn render(
     if text.len() > MAX_OUTPUT_BYTES {
         return Err(LensError::Template("the template produced an implausibly long text".into()));
     }
-    // Find each message's content, in order, so tokens outside them can be marked as template.
-    let mut content_spans = Vec::new();
-    let mut cursor = 0;
-    for m in messages {
-        let needle = m.content.trim();
-        if needle.is_empty() {
-            continue;
-        }
-        if let Some(at) = text[cursor..].find(needle) {
-            let start = cursor + at;
-            content_spans.push(start..start + needle.len());
-            cursor = start + needle.len();
-        }
-    }
-    Ok(Rendered { text, content_spans })
+    Ok(text)
 }
 
 fn describe(e: &Error) -> String {
@@ -123,4 +162,23 @@ fn describe(e: &Error) -> String {
         source = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message that spells a role name is found where the message is, not at the role.
+    #[test]
+    fn content_is_located_by_position_not_by_spelling() {
+        let messages = [ChatMessage::new("system", "system"), ChatMessage::new("user", "  user ")];
+        let r = render(CHATML, &messages, "", "", true).unwrap();
+        assert_eq!(r.content_spans.len(), 2);
+        for (span, role) in r.content_spans.iter().zip(["system", "user"]) {
+            // Each span is preceded by its role line, so it is the message, not the role name.
+            let before = &r.text[..span.start];
+            assert!(before.ends_with(&format!("<|im_start|>{role}\n")), "{before:?}");
+        }
+        assert!(["system", "  user ", "user"].contains(&&r.text[r.content_spans[1].clone()]));
+    }
 }

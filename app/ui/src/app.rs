@@ -2,6 +2,7 @@
 //! compact controls above, the figure under them, taking the rest of the page.
 
 use crate::figure_view::FigureView;
+use crate::link_model::LinkModelQuestion;
 use crate::model_panel::ModelPanel;
 use crate::prompt_panel::PromptPanel;
 use crate::state::AppState;
@@ -60,6 +61,7 @@ fn Messages() -> impl IntoView {
                 <button on:click=move |_| state.error.set(None)>"Dismiss"</button>
             </div>
         </Show>
+        <LinkModelQuestion/>
         <Show when=move || state.shell.update_ready.get()>
             <div class="notice" id="update-ready">
                 "A new version of Loupe is ready. "

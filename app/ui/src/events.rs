@@ -101,10 +101,7 @@ impl AppState {
         let key = self.model_key.get_untracked();
         match presets::find(&key) {
             Some(p) => self.load_url(key.clone(), p.url.into(), p.name.into()),
-            None if key.contains("://") || key.ends_with(".gguf") => {
-                let name = key.rsplit('/').next().unwrap_or("model").to_string();
-                self.load_url(key.clone(), key, name)
-            }
+            None if key.contains("://") || key.ends_with(".gguf") => self.ask_about_link_model(key),
             None => {
                 let p = presets::find(presets::DEFAULT_ID).expect("the default preset exists");
                 self.notice.set(Some(format!("unknown model `{key}` in the link; loading the default")));

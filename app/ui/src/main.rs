@@ -14,6 +14,7 @@ mod figure_details;
 mod figure_paint;
 mod figure_view;
 mod layout;
+mod link_model;
 mod model_panel;
 mod offline;
 mod overview;

@@ -58,6 +58,8 @@ pub struct AppState {
     /// Presentation mode: controls hidden, the figure and its labels larger for a projector.
     pub present: RwSignal<bool>,
     pub tour: Tour,
+    /// A link's model URL waiting for the user's consent to download it.
+    pub link_model: RwSignal<Option<crate::link_model::LinkModel>>,
     pub(crate) next_run: RwSignal<u64>,
     /// Counts model loads, so a stale cancel deadline cannot stop a newer one.
     pub(crate) load_epoch: RwSignal<u64>,
@@ -96,7 +98,7 @@ pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
 }
 
-fn absolute(url: &str) -> String {
+pub(crate) fn absolute(url: &str) -> String {
     let base = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
     web_sys::Url::new_with_base(url, &base).map(|u| u.href()).unwrap_or_else(|_| url.to_string())
 }
@@ -124,6 +126,7 @@ impl AppState {
             window: RwSignal::new(40),
             present: RwSignal::new(link.present),
             tour: Tour::new(),
+            link_model: RwSignal::new(None),
             next_run: RwSignal::new(1),
             load_epoch: RwSignal::new(0),
             autorun: RwSignal::new(link.question.is_some()),
