@@ -260,3 +260,36 @@ fn random_corruption_never_panics() {
     println!("corrupted files: {loaded} still loaded, {refused} refused");
     assert!(refused > 0);
 }
+
+/// Writes the fuzzers' seed corpus (`app/lens/fuzz/corpus`, committed): a tiny valid model, the
+/// built-in templates and the test models' own, and some varied text. Run by hand after changing
+/// what the seeds should cover: `cargo test -p loupe-lens --test malformed -- --ignored`.
+#[test]
+#[ignore]
+fn write_fuzz_seed_corpus() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    write("gguf_load", "tiny-byte-level.gguf", &TinyGguf::byte_level(64).bytes());
+    for name in loupe_lens::template::BUILTIN_NAMES {
+        write("template_render", name, loupe_lens::template::builtin(name).unwrap().as_bytes());
+    }
+    for model in [SMOLLM2, QWEN25, GEMMA3] {
+        if let Some(source) = Engine::load(&model_bytes(model)).unwrap().file_template {
+            write("template_render", &format!("{}.jinja", model.trim_end_matches(".gguf")), source.as_bytes());
+        }
+    }
+    let texts = [
+        "What is the capital of Australia?",
+        "<|im_start|>user\nhi<|im_end|>\n",
+        "fn main() {\n    println!(\"{}\", 1 + 2);\n}\n",
+        "Ünïcödé — ça va? 日本語のテキスト 🦘🇦🇺 \u{200b}\t\r\n",
+        "   leading and trailing spaces   ",
+    ];
+    for (i, t) in texts.iter().enumerate() {
+        write("tokenizer_encode", &format!("text-{i}"), t.as_bytes());
+    }
+}
