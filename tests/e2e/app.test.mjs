@@ -259,6 +259,32 @@ test("tracked tokens, other colourings, and the model's answer extending the fig
   await page.fill("#answer", "0");
 });
 
+test("the lens inside blocks: 2L+1 rows named 1a, 1m, …, equal to the native tool", async () => {
+  const inside = runNative(["--chat", QUESTION, "--inside-blocks"]);
+  assert.equal(inside.n_rows, 2 * (native.n_rows - 1) + 1);
+  await page.fill("#user", QUESTION);
+  await page.check("#inside-blocks");
+  await runLens(page);
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-rows")), inside.n_rows);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
+  const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+  assert.equal(exported.inside_blocks, true);
+  for (let r = 0; r < inside.n_rows; r++) {
+    for (let p = 0; p < inside.ids.length; p++) {
+      assert.ok(Math.abs(exported.entropy[r][p] - inside.entropy[r][p]) < 0.01, `entropy (${r}, ${p})`);
+    }
+  }
+  await page.focus("#magnified");
+  await page.keyboard.press("Enter");
+  const zoom = page.locator("#column-zoom");
+  await zoom.waitFor();
+  assert.equal(await zoom.locator('tr[data-layer="23"] th').textContent(), "12a");
+  assert.equal(await zoom.locator('tr[data-layer="24"] th').textContent(), "12m");
+  await page.locator("#figure").screenshot({ path: artifact("inside-blocks.png") });
+  await page.keyboard.press("Escape");
+  await page.uncheck("#inside-blocks");
+});
+
 test("a long prompt shows the positions in view first, then fills in by chunks to the native numbers", async () => {
   const raw = Array.from({ length: 60 }, (_, i) => `Line ${i}: the ${["red", "blue", "green"][i % 3]} fox jumps over ${i * 7} lazy dogs.`).join("\n");
   const long = runNative(["--raw", raw]);
@@ -282,28 +308,6 @@ test("a long prompt shows the positions in view first, then fills in by chunks t
     }
   }
   await page.click("#mode-chat");
-});
-
-test("a link to a model that is not a preset asks first, showing host and size, then loads and runs it", async () => {
-  const linked = await chromium.context.newPage();
-  const file = "qwen2.5-coder-0.5b-instruct.gguf";
-  const model = `${server.base}test-models/${file}`;
-  const before = server.requests.length;
-  await linked.goto(`${server.base}?model=${encodeURIComponent(model)}&chat=${encodeURIComponent(QUESTION)}`);
-  const ask = linked.locator("#link-model");
-  await ask.waitFor({ timeout: 30_000 });
-  await linked.waitForFunction(() => document.querySelector("#link-model")?.dataset.bytes, null, { timeout: 30_000 });
-  assert.equal(await ask.getAttribute("data-host"), new URL(server.base).host);
-  assert.equal(Number(await ask.getAttribute("data-bytes")), fs.statSync(path.join(ROOT, "models", file)).size);
-  await linked.waitForTimeout(1000);
-  assert.match(await linked.textContent("#model-info"), /no model loaded/);
-  assert.ok(!server.requests.slice(before).includes(`/test-models/${file}`), "nothing downloaded before the user agrees");
-  await ask.screenshot({ path: artifact("link-model-question.png") });
-  await linked.click("#link-model-load");
-  await linked.waitForFunction(() => /qwen2/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
-  // The link's question runs once the model is in.
-  await linked.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
-  await linked.close();
 });
 
 test("a model too large for a browser tab is refused before any download", async () => {
@@ -360,6 +364,28 @@ test("stored models can be listed and deleted", async () => {
   assert.match(await page.textContent("#stored-models li"), /SmolLM2-135M-Instruct\.Q4_1\.gguf · 98 MB/);
   await page.click("#clear-storage");
   await page.waitForFunction(() => /\(0\)/.test(document.querySelector("#stored-models summary")?.textContent ?? ""));
+});
+
+test("a link to a model that is not a preset asks first, showing host and size, then loads and runs it", async () => {
+  const linked = await chromium.context.newPage();
+  const file = "qwen2.5-coder-0.5b-instruct.gguf";
+  const model = `${server.base}test-models/${file}`;
+  const before = server.requests.length;
+  await linked.goto(`${server.base}?model=${encodeURIComponent(model)}&chat=${encodeURIComponent(QUESTION)}`);
+  const ask = linked.locator("#link-model");
+  await ask.waitFor({ timeout: 30_000 });
+  await linked.waitForFunction(() => document.querySelector("#link-model")?.dataset.bytes, null, { timeout: 30_000 });
+  assert.equal(await ask.getAttribute("data-host"), new URL(server.base).host);
+  assert.equal(Number(await ask.getAttribute("data-bytes")), fs.statSync(path.join(ROOT, "models", file)).size);
+  await linked.waitForTimeout(1000);
+  assert.match(await linked.textContent("#model-info"), /no model loaded/);
+  assert.ok(!server.requests.slice(before).includes(`/test-models/${file}`), "nothing downloaded before the user agrees");
+  await ask.screenshot({ path: artifact("link-model-question.png") });
+  await linked.click("#link-model-load");
+  await linked.waitForFunction(() => /qwen2/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  // The link's question runs once the model is in.
+  await linked.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  await linked.close();
 });
 
 test("Qwen2.5 and Gemma 3 in the browser give the native tool's numbers", async () => {

@@ -17,6 +17,7 @@ usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
   --top-k N             top tokens per cell (default 5)
   --track TOKEN...      tokens whose probability and rank to follow (e.g. ' Canberra')
   --precision P         fast (quantized activations, as llama.cpp) or exact (f32; default)
+  --inside-blocks       lens after each block's attention too (2L+1 rows: 1a, 1m, 2a, ...)
   --generate N          let the model answer up to N tokens first, and lens the answer too
   --temperature T       sampling temperature for --generate (default 0: greedy)
   --top-p P             nucleus sampling mass (default 1)
@@ -46,6 +47,7 @@ impl Args {
             };
             match flag {
                 "-h" | "--help" => return Ok(None),
+                "--inside-blocks" => q.inside_blocks = true,
                 "--model" => model = Some(value()?),
                 "--chat" => chat = Some(value()?),
                 "--system" => system = Some(value()?),

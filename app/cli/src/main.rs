@@ -54,7 +54,7 @@ fn run(a: &Args) -> Result<(), String> {
     let opts = engine.lens_options(q).map_err(|e| e.to_string())?;
 
     let t1 = Instant::now();
-    let rows = engine.forward(&sequence.ids, q.precision).map_err(|e| e.to_string())?;
+    let rows = engine.forward_for(&sequence.ids, q).map_err(|e| e.to_string())?;
     let forward = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let grid = engine.lens(&rows, &opts, &|| false).map_err(|e| e.to_string())?;

@@ -16,13 +16,13 @@ pub fn print(r: &LensReport, model_name: &str) {
         "{} ({}, {} blocks, {} precision): {} tokens",
         if model_name.is_empty() { &r.model } else { model_name },
         r.architecture,
-        last,
+        if r.question.inside_blocks { last / 2 } else { last },
         r.question.precision.name(),
         r.sequence.len()
     );
     print!("{:>4} {:<14}", "pos", "token");
     for row in &shown {
-        print!(" | {:<18}", format!("row {row}: top-1 (H)"));
+        print!(" | {:<18}", format!("row {}: top-1 (H)", r.question.row_label(*row)));
     }
     println!();
     for p in 0..g.n_positions {

@@ -293,3 +293,22 @@ fn write_fuzz_seed_corpus() {
         write("tokenizer_encode", &format!("text-{i}"), t.as_bytes());
     }
 }
+
+/// A model whose numbers break (a NaN weight) gives NaN cells, carried as such through JSON, never
+/// the entropy 0 of certainty; and it cannot answer, rather than answering token 0.
+#[test]
+fn broken_numbers_show_as_not_a_number() {
+    let mut g = TinyGguf::byte_level(64);
+    let nan = candle_core::Tensor::full(f32::NAN, D, &candle_core::Device::Cpu).unwrap();
+    g.replace_tensor("output_norm.weight", candle_core::quantized::QTensor::quantize(&nan, GgmlDType::F32).unwrap());
+    let mut engine = Engine::load(&g.bytes()).unwrap();
+    let ids = engine.prepare(&Prompt::Raw { raw: "hello".into() }, &TemplateChoice::FromFile).unwrap().ids;
+    let rows = engine.forward(&ids, Precision::Exact).unwrap();
+    let opts = LensOptions { top_k: 3, track: vec![ids[0]] };
+    let grid = engine.lens(&rows, &opts, &|| false).unwrap();
+    assert!(grid.entropy.iter().flatten().all(|h| h.is_nan()), "{:?}", grid.entropy);
+    let back: loupe_lens::protocol::LensGrid = serde_json::from_str(&serde_json::to_string(&grid).unwrap()).unwrap();
+    assert!(back.entropy.iter().flatten().all(|h| h.is_nan()));
+    let answer = engine.generate(&ids, 3, &Default::default(), Precision::Exact, &mut |_| true);
+    assert!(answer.unwrap_err().to_string().contains("not a number"));
+}

@@ -1,6 +1,7 @@
 //! The lens against `fixtures/reference`: values computed by Hugging Face transformers + PyTorch
 //! (fp32) from the same GGUF files. Exact precision must match to 0.01 nats; fast precision (8-bit
-//! activations, as llama.cpp) must stay close.
+//! activations, as llama.cpp) must stay close. `fixtures/sublayer` holds the same for the lens
+//! inside blocks (after each attention too), from `scripts/make-sublayer-fixtures.py`.
 
 mod common;
 
@@ -17,7 +18,11 @@ struct Reference {
 
 impl Reference {
     fn load(name: &str) -> Self {
-        let path = fixture(&format!("reference/{name}.json"));
+        Self::load_in("reference", name)
+    }
+
+    fn load_in(dir: &str, name: &str) -> Self {
+        let path = fixture(&format!("{dir}/{name}.json"));
         let json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         Self { name: name.into(), json }
     }
@@ -121,6 +126,44 @@ fn check_model(model: &str, references: &[&str]) {
         assert!(median <= 0.05, "{name}: fast median entropy error {median}");
         assert!(share >= 0.97, "{name}: fast top-1 agreement {share}");
     }
+}
+
+/// The lens inside blocks: 2L + 1 rows against PyTorch hooks at the same points, both precisions.
+fn check_inside_blocks(model: &str, references: &[&str]) {
+    let mut engine = Engine::load(&model_bytes(model)).unwrap();
+    for name in references {
+        let (prompt, template) = Reference::load(name).prompt();
+        let r = Reference::load_in("sublayer", name);
+        let prepared = engine.prepare(&prompt, &template).unwrap();
+        let want_ids: Vec<u32> = serde_json::from_value(r.json["ids"].clone()).unwrap();
+        assert_eq!(prepared.ids, want_ids, "{name}: token ids");
+        let opts = LensOptions::default();
+
+        let rows = engine.forward_inside_blocks(&prepared.ids, Precision::Exact).unwrap();
+        assert_eq!(rows.len(), 2 * (engine.model.n_rows() - 1) + 1);
+        let exact = engine.lens(&rows, &opts, &|| false).unwrap();
+        let (errors, agree, compared, flips) = compare(&r, &exact, 0.001);
+        let worst = errors.iter().copied().fold(0f32, f32::max);
+        println!("{name} inside blocks, exact: max entropy error {worst:.5} nats, top-1 {agree}/{compared}");
+        assert!(worst <= 0.01, "{name}: exact entropy inside blocks off by {worst} nats");
+        assert_eq!(agree, compared, "{name}: exact top-1 inside blocks differs at (row, pos) {flips:?}");
+
+        let rows = engine.forward_inside_blocks(&prepared.ids, Precision::Fast).unwrap();
+        let fast = engine.lens(&rows, &opts, &|| false).unwrap();
+        let (mut errors, agree, compared, _) = compare(&r, &fast, 0.02);
+        errors.sort_by(f32::total_cmp);
+        let (median, share) = (errors[errors.len() / 2], agree as f64 / compared as f64);
+        println!("{name} inside blocks, fast: median entropy error {median:.4} nats, top-1 {:.1}%", share * 100.0);
+        assert!(median <= 0.05, "{name}: fast median entropy error inside blocks {median}");
+        assert!(share >= 0.97, "{name}: fast top-1 agreement inside blocks {share}");
+    }
+}
+
+#[test]
+fn inside_blocks_matches_pytorch_hooks() {
+    check_inside_blocks(SMOLLM2, &["smollm2-135m__capital-australia", "smollm2-135m__eiffel-raw"]);
+    check_inside_blocks(QWEN25, &["qwen2.5-coder-0.5b__capital-australia"]);
+    check_inside_blocks(GEMMA3, &["gemma3-270m__capital-australia", "gemma3-270m__eiffel-raw"]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! A `Question` as URL query pairs, so a link reproduces a run:
 //! `chat=...&system=...` or `raw=...`, plus `template`, `template_jinja`, `precision`, `top_k`,
-//! `track`, `answer`, `temperature`, `top_p`, `seed`. Defaults are left out. Reading clamps numbers
+//! `track`, `answer`, `inside_blocks`, `temperature`, `top_p`, `seed`. Defaults are left out. Reading clamps numbers
 //! into range and reports what it could not read, so a garbled link still opens a sensible view.
 
 use crate::question::{Precision, Prompt, Question, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K};
@@ -35,6 +35,9 @@ pub fn to_query(q: &Question) -> Vec<(&'static str, String)> {
     if q.answer_tokens != d.answer_tokens {
         out.push(("answer", q.answer_tokens.to_string()));
     }
+    if q.inside_blocks {
+        out.push(("inside_blocks", "1".into()));
+    }
     if q.sampling != d.sampling {
         out.push(("temperature", q.sampling.temperature.to_string()));
         out.push(("top_p", q.sampling.top_p.to_string()));
@@ -63,6 +66,7 @@ pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (O
             "top_k" => q.top_k = number(key, value, 1, MAX_TOP_K, q.top_k, &mut notes),
             "answer" => q.answer_tokens = number(key, value, 0, MAX_ANSWER_TOKENS, 0, &mut notes),
             "track" => q.track = Question::parse_track_list(value),
+            "inside_blocks" => q.inside_blocks = value == "1" || value == "true",
             "temperature" => q.sampling.temperature = number(key, value, 0.0, 10.0, 0.0, &mut notes),
             "top_p" => q.sampling.top_p = number(key, value, 0.01, 1.0, 1.0, &mut notes),
             "seed" => q.sampling.seed = number(key, value, 0, u64::MAX, 0, &mut notes),
@@ -125,6 +129,7 @@ mod tests {
             track: vec![" Canberra".into(), " Sydney".into()],
             answer_tokens: 12,
             sampling: Sampling { temperature: 0.7, top_p: 0.9, seed: 3 },
+            inside_blocks: true,
         };
         assert_eq!(round_trip(&q), q);
         let raw = Question { prompt: Prompt::raw("The Eiffel Tower is in"), ..Default::default() };

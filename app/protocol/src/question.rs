@@ -118,6 +118,10 @@ pub struct Question {
     /// Let the model answer up to this many tokens first; the lens then covers the answer too.
     pub answer_tokens: usize,
     pub sampling: Sampling,
+    /// Lens the residual stream inside each block too: after its attention as well as after its
+    /// MLP, 2L + 1 rows instead of L + 1.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inside_blocks: bool,
 }
 
 impl Default for Question {
@@ -130,11 +134,32 @@ impl Default for Question {
             track: Vec::new(),
             answer_tokens: 0,
             sampling: Sampling::default(),
+            inside_blocks: false,
         }
     }
 }
 
 impl Question {
+    /// Lens rows for a model of `n_layers` blocks.
+    pub fn n_rows(&self, n_layers: usize) -> usize {
+        if self.inside_blocks {
+            2 * n_layers + 1
+        } else {
+            n_layers + 1
+        }
+    }
+
+    /// How row `r` is named: `emb 0`, then the block number, or with `inside_blocks` `3a` (after
+    /// block 3's attention) and `3m` (after its MLP, the block's output).
+    pub fn row_label(&self, r: usize) -> String {
+        match (r, self.inside_blocks) {
+            (0, _) => "emb 0".to_string(),
+            (r, false) => r.to_string(),
+            (r, true) if r % 2 == 1 => format!("{}a", r.div_ceil(2)),
+            (r, true) => format!("{}m", r / 2),
+        }
+    }
+
     /// Checks the numbers a user can type; the message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
         if self.top_k == 0 || self.top_k > MAX_TOP_K {
@@ -161,5 +186,20 @@ impl Question {
 
     pub fn track_list(&self) -> String {
         self.track.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_inside_blocks_are_named_after_their_block() {
+        let q = Question { inside_blocks: true, ..Default::default() };
+        assert_eq!(q.n_rows(30), 61);
+        let labels: Vec<String> = (0..5).map(|r| q.row_label(r)).collect();
+        assert_eq!(labels, ["emb 0", "1a", "1m", "2a", "2m"]);
+        assert_eq!(Question::default().row_label(3), "3");
+        assert_eq!(Question::default().n_rows(30), 31);
     }
 }

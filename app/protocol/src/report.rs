@@ -65,12 +65,32 @@ impl Sequence {
     }
 }
 
+/// JSON has no NaN or infinity: serde_json writes them as `null`, and these read `null` back as
+/// NaN, so a cell whose numbers broke travels (worker to page, export, `loupe --json`) as "not a
+/// number" instead of failing the whole message.
+mod non_finite {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn matrix<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f32>>, D::Error> {
+        let m: Vec<Vec<Option<f32>>> = Deserialize::deserialize(d)?;
+        Ok(m.into_iter().map(|row| row.into_iter().map(|v| v.unwrap_or(f32::NAN)).collect()).collect())
+    }
+
+    pub fn cube<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<Vec<f32>>>, D::Error> {
+        let c: Vec<Vec<Vec<Option<f32>>>> = Deserialize::deserialize(d)?;
+        Ok(c.into_iter()
+            .map(|row| row.into_iter().map(|cell| cell.into_iter().map(|v| v.unwrap_or(f32::NAN)).collect()).collect())
+            .collect())
+    }
+}
+
 /// Probability and rank of one token the user asked to follow, in every cell.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrackedToken {
     pub id: u32,
     pub piece: String,
     pub text: String,
+    #[serde(deserialize_with = "non_finite::matrix")]
     pub prob: Vec<Vec<f32>>,
     /// 1 = the most probable token of that cell.
     pub rank: Vec<Vec<u32>>,
@@ -83,14 +103,17 @@ pub struct LensGrid {
     pub n_rows: usize,
     pub n_positions: usize,
     /// Entropy of the decoded next-token distribution, in nats.
+    #[serde(deserialize_with = "non_finite::matrix")]
     pub entropy: Vec<Vec<f32>>,
     pub top_ids: Vec<Vec<Vec<u32>>>,
+    #[serde(deserialize_with = "non_finite::cube")]
     pub top_probs: Vec<Vec<Vec<f32>>>,
     /// Vocabulary spellings of `top_ids`.
     pub top_tokens: Vec<Vec<Vec<String>>>,
     /// Text of `top_ids`, for labels (` Sydney` where `top_tokens` has `ĠSydney`).
     pub top_texts: Vec<Vec<Vec<String>>>,
     /// KL(last row ‖ this row) in nats: how far this layer's guess is from the model's answer.
+    #[serde(deserialize_with = "non_finite::matrix")]
     pub kl_to_last: Vec<Vec<f32>>,
     pub tracked: Vec<TrackedToken>,
 }
@@ -299,6 +322,20 @@ mod tests {
         let mut ragged = row_grid(2, 1.0);
         ragged.entropy[1].pop();
         assert!(g.put_cells(0, 0, ragged).is_err(), "a part whose rows are not all its width");
+    }
+
+    #[test]
+    fn not_a_number_survives_json() {
+        let mut g = row_grid(2, 1.0);
+        g.entropy[1][0] = f32::NAN;
+        g.kl_to_last[0][1] = f32::INFINITY;
+        g.top_probs[1][1][0] = f32::NAN;
+        g.tracked[0].prob[0][0] = f32::NAN;
+        let json = serde_json::to_string(&g).unwrap();
+        let back: LensGrid = serde_json::from_str(&json).unwrap();
+        assert!(back.entropy[1][0].is_nan() && back.entropy[1][1] == 1.0);
+        assert!(back.kl_to_last[0][1].is_nan(), "infinity has no JSON form either");
+        assert!(back.top_probs[1][1][0].is_nan() && back.tracked[0].prob[0][0].is_nan());
     }
 
     #[test]

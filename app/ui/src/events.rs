@@ -58,6 +58,13 @@ impl AppState {
             Event::Done { run, timings } if run == current => {
                 self.running.set(false);
                 self.reloads_after_crash.set(0);
+                let broken = self.figure.with_untracked(FigureData::not_a_number);
+                if broken > 0 {
+                    let all = self.figure.with_untracked(|f| f.n_rows() * f.n_positions());
+                    self.notice.set(Some(format!(
+                        "{broken} of {all} cells are not a number: the model's numbers broke there (its weights or settings). They are drawn dark and hatched."
+                    )));
+                }
                 self.figure.update(|f| {
                     f.done = true;
                     f.report.timings = timings;

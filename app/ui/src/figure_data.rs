@@ -31,13 +31,14 @@ pub struct FigureData {
 impl FigureData {
     /// An empty figure for a new run of `question` on `model`.
     pub fn new(run: RunId, model: ModelInfo, question: Question) -> Self {
+        let n_rows = question.n_rows(model.n_rows - 1);
         let report = LensReport {
             schema: REPORT_SCHEMA,
             model: model.file.clone(),
             architecture: model.architecture.clone(),
             vocab: model.vocab,
             question,
-            grid: LensGrid::pending(model.n_rows, 0, Vec::new()),
+            grid: LensGrid::pending(n_rows, 0, Vec::new()),
             ..Default::default()
         };
         Self { run, report, model: Some(model), done: false, filled: Vec::new(), cells_filled: 0 }
@@ -173,6 +174,16 @@ impl FigureData {
         }
         let g = &self.report.grid;
         g.top_texts.get(r)?.get(p)?.first().map(String::as_str)
+    }
+
+    /// Cells whose entropy is not a number.
+    pub fn not_a_number(&self) -> usize {
+        self.report.grid.entropy.iter().flatten().filter(|h| h.is_nan()).count()
+    }
+
+    /// How row `r` is named on the axis (`emb 0`, `12`, or inside blocks `12a`, `12m`).
+    pub fn row_label(&self, r: usize) -> String {
+        self.report.question.row_label(r)
     }
 
     pub fn ln_vocab(&self) -> Option<f32> {

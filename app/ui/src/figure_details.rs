@@ -4,7 +4,6 @@
 
 use crate::figure_data::Metric;
 use crate::figure_view::Hover;
-use crate::layout::row_label;
 use crate::scale::{format_value, Palette, Scale};
 use crate::state::AppState;
 use leptos::prelude::*;
@@ -96,7 +95,7 @@ pub fn Tooltip(hover: RwSignal<Hover>, scale: Memo<Scale>) -> impl IntoView {
             let value = f.value(s.metric, r, p).map(|v| format_value(s.metric, v)).unwrap_or_default();
             let tops = f.top(r, p);
             let (top1_id, top1) = tops.first().map(|t| (t.0, t.1.clone())).unwrap_or_default();
-            let layer = if r == 0 { "embedding (0)".to_string() } else if r + 1 == f.n_rows() { format!("{r} (output)") } else { r.to_string() };
+            let layer = if r == 0 { "embedding (0)".to_string() } else if r + 1 == f.n_rows() { format!("{} (output)", f.row_label(r)) } else { f.row_label(r) };
             Some(view! {
                 <div class="tooltip" id="tooltip" style=tooltip_position(x, y)
                     data-row=r data-pos=p data-entropy=format!("{entropy:.5}") data-top1=top1 data-top1-id=top1_id data-value=value.clone()>
@@ -131,7 +130,7 @@ pub fn ColumnZoom() -> impl IntoView {
                 }).collect_view();
                 view! {
                     <tr data-layer=r>
-                        <th>{row_label(r)}</th>
+                        <th>{f.row_label(r)}</th>
                         <td class="h">{entropy.map(|h| format!("{h:.2}")).unwrap_or_else(|| "…".into())}</td>
                         <td>{tops}</td>
                     </tr>

@@ -38,9 +38,21 @@ pub fn magnified(
     for r in 0..l.n_rows {
         let y = l.y(r);
         for pos in l.start..l.end {
-            let colour = scale.colour(fig.value(scale.metric, r, pos));
+            let value = fig.value(scale.metric, r, pos);
+            let colour = scale.colour(value);
             let x = l.x(pos);
             p.fill_rect(x, y, l.cell_w + 0.5, layout::ROW_H + 0.5, &css(colour));
+            if value.is_some_and(f32::is_nan) {
+                // Hatched, so "not a number" never passes for a colour of the scale.
+                p.line((x, y + layout::ROW_H), (x + l.cell_w.min(layout::ROW_H), y), "#ddd", 1.0, false);
+                p.line(
+                    (x + l.cell_w / 2.0, y + layout::ROW_H),
+                    (x + l.cell_w, y + layout::ROW_H / 2.0),
+                    "#ddd",
+                    1.0,
+                    false,
+                );
+            }
             if let Some(top) = fig.top1_text(r, pos).filter(|_| l.labelled()) {
                 p.text(&Text {
                     x: x + l.cell_w / 2.0,
@@ -54,10 +66,10 @@ pub fn magnified(
             }
         }
     }
-    // Layer numbers: every row when they fit, the ends always.
-    let every = if l.n_rows > 40 { 5 } else { 1 };
+    // Layer names: every row (18 px rows leave room), every other one past 90 rows, the ends always.
+    let every = if l.n_rows > 90 { 2 } else { 1 };
     for r in (0..l.n_rows).filter(|&r| r % every == 0 || r + 1 == l.n_rows) {
-        let label = layout::row_label(r);
+        let label = fig.row_label(r);
         p.text(&Text {
             x: layout::LEFT - 6.0,
             y: l.y(r) + layout::ROW_H / 2.0,
@@ -168,7 +180,7 @@ pub fn column_list(p: &mut dyn Painter, (x0, y0, width): (f64, f64, f64), fig: &
     let chars = ((width - 92.0) / 3.0 / Font::LABEL.width("m")).floor().max(3.0) as usize;
     for (i, r) in (0..fig.n_rows()).rev().enumerate() {
         let y = y0 + LIST_HEAD_H + (i as f64 + 0.5) * LIST_ROW_H;
-        p.text(&text(x0 + 8.0, y, &layout::row_label(r), Font::LABEL, "#333", Anchor::Start));
+        p.text(&text(x0 + 8.0, y, &fig.row_label(r), Font::LABEL, "#333", Anchor::Start));
         let entropy = fig.value(Metric::Entropy, r, pos).map(|h| format!("{h:.2}")).unwrap_or_else(|| "…".into());
         p.text(&text(x0 + 74.0, y, &entropy, Font::LABEL, INK, Anchor::End));
         let tops: Vec<String> = fig.top(r, pos).iter().take(3).map(|t| fit(&display(&t.1), chars)).collect();

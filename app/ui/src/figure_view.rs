@@ -8,7 +8,7 @@ use crate::export;
 use crate::figure_data::{FigureData, Metric};
 use crate::figure_details::{ColumnZoom, MetricControls, Tooltip};
 use crate::figure_paint;
-use crate::layout::{self, row_label, Layout};
+use crate::layout::{self, Layout};
 use crate::overview::{self, OVERVIEW_H};
 use crate::paint::canvas::CanvasPainter;
 use crate::paint::Painter;
@@ -200,7 +200,7 @@ pub fn FigureView() -> impl IntoView {
             let token = f.tokens().get(p).map(|t| display(&t.text)).unwrap_or_default();
             let entropy = f.value(Metric::Entropy, r, p)?;
             let top = f.top(r, p).first().map(|t| display(&t.1)).unwrap_or_default();
-            Some(format!("layer {}, position {p} {token}: top-1 {top}, entropy {entropy:.2} nats", row_label(r)))
+            Some(format!("layer {}, position {p} {token}: top-1 {top}, entropy {entropy:.2} nats", f.row_label(r)))
         })
     };
 

@@ -77,15 +77,6 @@ impl Layout {
     }
 }
 
-/// How a row is named on the axis: row 0 is the embedding output.
-pub fn row_label(row: usize) -> String {
-    if row == 0 {
-        "emb 0".to_string()
-    } else {
-        row.to_string()
-    }
-}
-
 /// The magnified view's width in a figure area `total` pixels wide (CSS pixels over `zoom`).
 pub fn magnified_width(total: f64) -> f64 {
     if total >= SIDE_BY_SIDE_MIN {

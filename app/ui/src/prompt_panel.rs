@@ -65,6 +65,9 @@ pub fn PromptPanel() -> impl IntoView {
                 </select></label>
                 <label>"Answer "<input id="answer" type="number" min="0" max=MAX_ANSWER_TOKENS prop:value=move || form.answer.get().to_string()
                     on:input=move |ev| form.answer.set(event_target_value(&ev).parse::<usize>().unwrap_or(0).min(MAX_ANSWER_TOKENS))/>" tokens"</label>
+                <label title="Also decode the residual stream after each block's attention, between the blocks: rows 1a, 1m, 2a, …">
+                    <input id="inside-blocks" type="checkbox" prop:checked=move || form.inside_blocks.get()
+                        on:change=move |ev| form.inside_blocks.set(event_target_checked(&ev))/>" inside blocks"</label>
                 <button id="run" class="primary" on:click=move |_| state.run()
                     disabled=move || state.running.get() || state.loading.get() || state.model.get().is_none()>"Run the lens"</button>
                 <button id="cancel-run" on:click=move |_| state.cancel() disabled=move || !state.running.get()>"Cancel"</button>

@@ -18,6 +18,8 @@ pub struct QuestionForm {
     pub top_k: RwSignal<usize>,
     pub precision: RwSignal<Precision>,
     pub answer: RwSignal<usize>,
+    /// Rows after each block's attention too.
+    pub inside_blocks: RwSignal<bool>,
     /// Set only by links (no control on the page).
     template: RwSignal<TemplateChoice>,
     sampling: RwSignal<Sampling>,
@@ -42,6 +44,7 @@ impl QuestionForm {
             top_k: RwSignal::new(q.top_k),
             precision: RwSignal::new(q.precision),
             answer: RwSignal::new(q.answer_tokens),
+            inside_blocks: RwSignal::new(q.inside_blocks),
             template: RwSignal::new(q.template),
             sampling: RwSignal::new(q.sampling),
         }
@@ -65,6 +68,7 @@ impl QuestionForm {
             track: Question::parse_track_list(&self.track.get_untracked()),
             answer_tokens: self.answer.get_untracked(),
             sampling: self.sampling.get_untracked(),
+            inside_blocks: self.inside_blocks.get_untracked(),
         }
     }
 

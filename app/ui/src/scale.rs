@@ -28,6 +28,8 @@ const DIVERGING: Anchors = [
 const VIRIDIS: Anchors =
     [(0.0, [68, 1, 84]), (0.25, [59, 82, 139]), (0.5, [33, 145, 140]), (0.75, [94, 201, 98]), (1.0, [253, 231, 37])];
 
+/// A cell whose value is not a number (the model's numbers broke): dark, and hatched on the grid.
+pub const NOT_A_NUMBER: [u8; 3] = [60, 60, 60];
 pub const PENDING: [u8; 3] = [226, 226, 226];
 
 /// Smallest probability the log scale shows; anything below is drawn as this.
@@ -99,6 +101,7 @@ impl Scale {
 
     pub fn colour(&self, v: Option<f32>) -> [u8; 3] {
         match v {
+            Some(v) if v.is_nan() => NOT_A_NUMBER,
             Some(v) => colour_at(self.palette, self.position(v)),
             None => PENDING,
         }

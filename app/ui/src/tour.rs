@@ -3,7 +3,6 @@
 //! shows (colouring, focused cell, zoomed column, magnified range). Pure data, tested natively.
 
 use crate::figure_data::{FigureData, Metric};
-use crate::layout::row_label;
 use std::collections::HashMap;
 
 /// The seed's question.
@@ -229,7 +228,7 @@ pub fn steps(fig: &FigureData, window: usize) -> Vec<Step> {
             lowest
                 .map(|(h, r, p)| format!(
                     " The framed cell is the most confident hidden layer in view: layer {}, at {}, {h:.2} nats on {}.",
-                    row_label(r),
+                    fig.row_label(r),
                     token_at(fig, p),
                     top1_at(fig, r, p)
                 ))
@@ -277,12 +276,12 @@ pub fn steps(fig: &FigureData, window: usize) -> Vec<Step> {
                      {}{}",
                     tracked.join(", "),
                     if rank <= GOOD_RANK {
-                        format!("At {} (position {p}), layer {} already ranks it #{rank} (probability {prob:.3}), before the answer is written.", token_at(fig, p), row_label(r))
+                        format!("At {} (position {p}), layer {} already ranks it #{rank} (probability {prob:.3}), before the answer is written.", token_at(fig, p), fig.row_label(r))
                     } else {
-                        format!("Its best rank at a dummy position is #{rank}, at {} (position {p}), layer {}: this model rehearses it only faintly.", token_at(fig, p), row_label(r))
+                        format!("Its best rank at a dummy position is #{rank}, at {} (position {p}), layer {}: this model rehearses it only faintly.", token_at(fig, p), fig.row_label(r))
                     },
                     first_good
-                        .map(|row| format!(" It is in the top {GOOD_RANK} at a dummy position from layer {} up.", row_label(row)))
+                        .map(|row| format!(" It is in the top {GOOD_RANK} at a dummy position from layer {} up.", fig.row_label(row)))
                         .unwrap_or_default()
                 ),
                 metric: Metric::TrackedRank(i),
@@ -311,7 +310,7 @@ pub fn steps(fig: &FigureData, window: usize) -> Vec<Step> {
                 .map(|(i, (rank, r, p, _))| {
                     format!(
                         " Before any of it was written, layer {} at the dummy position {p} already had {} at rank #{rank}.",
-                        row_label(r),
+                        fig.row_label(r),
                         quoted(&fig.tracked()[i].text)
                     )
                 })

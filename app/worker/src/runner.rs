@@ -209,7 +209,7 @@ async fn run_steps(engine: &mut Engine, run: RunId, q: &Question) -> Result<(), 
     }
 
     let t0 = now_seconds();
-    let rows = engine.forward(&sequence.ids, q.precision)?;
+    let rows = engine.forward_for(&sequence.ids, q)?;
     let forward = now_seconds() - t0;
     checkpoint().await?;
 

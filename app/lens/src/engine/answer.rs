@@ -2,7 +2,7 @@
 //! so a caller can yield between tokens (the worker does, to see a Cancel).
 
 use super::Engine;
-use crate::error::Result;
+use crate::error::{LensError, Result};
 use crate::generate::{sample, Rng};
 use crate::lens::full_logits;
 use candle_core::Tensor;
@@ -69,6 +69,13 @@ impl Engine {
     pub fn next_answer_token(&mut self, a: &mut Answer) -> Result<Option<u32>> {
         if a.remaining == 0 {
             return Ok(None);
+        }
+        // A NaN logit would otherwise make greedy decoding pick token 0 without a word.
+        if a.logits.iter().any(|z| z.is_nan()) {
+            return Err(LensError::Compute(
+                "the model's output is not a number (NaN), so it cannot answer; its weights or settings are broken"
+                    .into(),
+            ));
         }
         let next = sample(&a.logits, &a.sampling, &mut a.rng);
         a.remaining -= 1;

@@ -69,7 +69,19 @@ impl Engine {
 
     /// The residual stream of `ids`: `n_rows` tensors `[T, d]`.
     pub fn forward(&mut self, ids: &[u32], precision: Precision) -> Result<Vec<Tensor>> {
-        self.model.residual_stream(ids, precision)
+        self.model.residual_stream(ids, precision, false)
+    }
+
+    /// The residual stream of `ids` inside each block too: the embedding output, then for every
+    /// block the stream after its attention and after its MLP (2L + 1 tensors `[T, d]`, the last
+    /// still the model's output).
+    pub fn forward_inside_blocks(&mut self, ids: &[u32], precision: Precision) -> Result<Vec<Tensor>> {
+        self.model.residual_stream(ids, precision, true)
+    }
+
+    /// The residual stream a question asks for.
+    pub fn forward_for(&mut self, ids: &[u32], question: &Question) -> Result<Vec<Tensor>> {
+        self.model.residual_stream(ids, question.precision, question.inside_blocks)
     }
 
     /// The lens of a residual stream from `forward`.

@@ -121,13 +121,13 @@ impl LensPartial {
         for (c, cell) in cells.iter().enumerate() {
             let (r, p) = (c / n_pos, c % n_pos);
             let log_z = cell.log_partition();
-            grid.entropy[r][p] = (cell.s0.ln() - cell.s1 / cell.s0).max(0.0) as f32;
+            grid.entropy[r][p] = non_negative(cell.s0.ln() - cell.s1 / cell.s0);
             grid.top_ids[r][p] = cell.top.iter().map(|&(_, id)| id).collect();
             grid.top_probs[r][p] = cell.top.iter().map(|&(z, _)| (z as f64 - log_z).exp() as f32).collect();
             if c < last {
                 let l = &all[last + p];
                 let kl = log_z - l.log_partition() - cell.kl_cross / l.s0;
-                grid.kl_to_last[r][p] = kl.max(0.0) as f32;
+                grid.kl_to_last[r][p] = non_negative(kl);
             }
             for (i, t) in grid.tracked.iter_mut().enumerate() {
                 t.prob[r][p] = (cell.tracked_logit[i] as f64 - log_z).exp() as f32;
@@ -135,6 +135,16 @@ impl LensPartial {
             }
         }
         grid
+    }
+}
+
+/// Entropy and KL are never negative: a tiny negative from rounding becomes 0, but NaN (a model
+/// whose numbers broke) stays NaN, so it is shown as such rather than as certainty.
+fn non_negative(x: f64) -> f32 {
+    if x < 0.0 {
+        0.0
+    } else {
+        x as f32
     }
 }
 

@@ -84,8 +84,8 @@ impl Blocks for Llama {
     fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut RowSink) -> Result<Tensor> {
         let h = &self.h;
         let mut x = self.embed.lookup(ids)?.unsqueeze(0)?;
-        if let Some(rows) = rows.as_deref_mut() {
-            rows.push(x.squeeze(0)?);
+        if let Some(rows) = rows.as_mut() {
+            rows.push(&x)?;
         }
         let scale = 1.0 / (h.head_dim as f64).sqrt();
         for b in self.blocks.iter_mut() {
@@ -96,12 +96,15 @@ impl Blocks for Llama {
             let (k, v) = b.cache.append(k, v)?;
             let attn = merge_heads(&attend(&q, &k, &v, start, None, scale)?)?;
             x = (x + b.o.forward(&attn, p)?)?;
+            if let Some(rows) = rows.as_mut() {
+                rows.push_after_attention(&x)?;
+            }
 
             let n = b.ffn_norm.forward(&x)?;
             let mlp = (silu(&b.gate.forward(&n, p)?)? * b.up.forward(&n, p)?)?;
             x = (x + b.down.forward(&mlp, p)?)?;
-            if let Some(rows) = rows.as_deref_mut() {
-                rows.push(x.squeeze(0)?);
+            if let Some(rows) = rows.as_mut() {
+                rows.push(&x)?;
             }
         }
         Ok(x.squeeze(0)?)

@@ -31,13 +31,36 @@ pub struct Hyper {
     pub vocab: usize,
 }
 
-/// Where a forward pass puts the residual stream of every row, when asked to.
-pub type RowSink<'a> = Option<&'a mut Vec<Tensor>>;
+/// Where a forward pass puts the residual stream's rows (each `[T, d]`), when asked to: the
+/// embedding output and every block's output, and with `inside_blocks` also the stream after each
+/// block's attention, between the two (2L + 1 rows).
+pub struct Rows<'a> {
+    pub out: &'a mut Vec<Tensor>,
+    pub inside_blocks: bool,
+}
+
+impl Rows<'_> {
+    /// The embedding output, or a block's output (`x` is `[1, T, d]`).
+    pub fn push(&mut self, x: &Tensor) -> Result<()> {
+        self.out.push(x.squeeze(0)?);
+        Ok(())
+    }
+
+    /// The stream after a block's attention, kept only for the sub-layer lens.
+    pub fn push_after_attention(&mut self, x: &Tensor) -> Result<()> {
+        if self.inside_blocks {
+            self.push(x)?;
+        }
+        Ok(())
+    }
+}
+
+pub type RowSink<'a> = Option<Rows<'a>>;
 
 /// The residual stream of an architecture: embedding plus blocks, with a KV cache.
 pub trait Blocks: Send {
-    /// Runs `ids` at positions `start..`; when `rows` is given, pushes the embedding output and
-    /// every block's output (each `[ids.len(), d]`). Returns the last block's output.
+    /// Runs `ids` at positions `start..`; when `rows` is given, pushes its rows into it (see
+    /// `Rows`). Returns the last block's output.
     fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut RowSink) -> Result<Tensor>;
     fn cached_len(&self) -> usize;
     fn clear_cache(&mut self);
@@ -155,14 +178,15 @@ impl Model {
         self.hyper.n_layers + 1
     }
 
-    /// The residual stream of a whole sequence from a fresh cache: `n_rows()` tensors `[T, d]`.
-    /// The cache is left holding the sequence, so generation can continue from it.
-    pub fn residual_stream(&mut self, ids: &[u32], p: Precision) -> Result<Vec<Tensor>> {
+    /// The residual stream of a whole sequence from a fresh cache: `n_rows()` tensors `[T, d]`, or
+    /// with `inside_blocks` 2L + 1 (after each block's attention too). The cache is left holding
+    /// the sequence, so generation can continue from it.
+    pub fn residual_stream(&mut self, ids: &[u32], p: Precision, inside_blocks: bool) -> Result<Vec<Tensor>> {
         self.check_length(ids.len())?;
         self.blocks.clear_cache();
-        let mut rows = Vec::with_capacity(self.n_rows());
-        self.blocks.forward(ids, 0, p, &mut Some(&mut rows))?;
-        Ok(rows)
+        let mut out = Vec::with_capacity(2 * self.n_rows());
+        self.blocks.forward(ids, 0, p, &mut Some(Rows { out: &mut out, inside_blocks }))?;
+        Ok(out)
     }
 
     /// Runs new tokens after what the cache holds; returns the last block's output `[new, d]`.
