@@ -3,6 +3,8 @@
 // and the longest main-thread stall during the run (long tasks and gaps between animation frames).
 //   node bench/browser-bench.mjs        (after scripts/build-app.sh and cargo build --release -p loupe-cli)
 //   PRECISION=fast LENS_WORKERS=1 node bench/browser-bench.mjs
+//   PYTORCH=/path/to/venv/bin/python node bench/browser-bench.mjs   (adds transformers + PyTorch fp32,
+//       bench/pytorch-bench.py, on the same tokens: the browser/PyTorch ratio of the issue)
 import path from "node:path";
 import fs from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -15,6 +17,10 @@ const CASES = [
   { file: "gemma-3-270m-q4_k_m.gguf", chat: "What is the capital of Australia?", template: "gemma" },
   { file: "gemma-3-270m-q4_k_m.gguf", raw: "The Eiffel Tower is in the city of" },
 ];
+// LENGTHS=100,1000,3000 adds raw prompts of about that many tokens on SmolLM2 (the length curve).
+const LENGTHS = (process.env.LENGTHS ?? "").split(",").filter(Boolean).map(Number);
+const PROSE = fs.readFileSync(path.join(ROOT, "README.md"), "utf8").repeat(4);
+for (const n of LENGTHS) CASES.push({ file: "SmolLM2-135M-Instruct.Q4_1.gguf", raw: PROSE.slice(0, Math.round(n * 3.4)) });
 const PRECISION = process.env.PRECISION ?? "exact";
 // Extra lens workers; unset = the app's own choice from the number of cores.
 const LENS_WORKERS = process.env.LENS_WORKERS;
@@ -27,7 +33,12 @@ function native(c) {
   execFileSync(path.join(ROOT, "target/release/loupe"), args, { stdio: "pipe" });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const t = JSON.parse(fs.readFileSync(out, "utf8")).timings;
-  return { wall, compute: t.forward + t.lens };
+  let pytorch = null;
+  if (process.env.PYTORCH) {
+    const printed = execFileSync(process.env.PYTORCH, [path.join(ROOT, "tests/bench/pytorch-bench.py"), path.join(ROOT, "models", c.file), out], { stdio: ["ignore", "pipe", "ignore"] });
+    pytorch = JSON.parse(printed.toString().trim().split("\n").pop()).seconds;
+  }
+  return { wall, compute: t.forward + t.lens, pytorch };
 }
 
 const server = await serve(undefined, { "/bench-models/": path.join(ROOT, "models") });
@@ -38,7 +49,7 @@ await page.waitForFunction(() => /layers/.test(document.querySelector("#model-in
 await page.selectOption("#precision", PRECISION);
 
 console.log(`precision: ${PRECISION}; ${await page.textContent("#model-info")}`);
-console.log("model                               prompt | browser run→figure s | native forward+lens s (process s) | ratio | longest stall ms (long task, frame gap)");
+console.log("model                               prompt length | browser run→figure s | native forward+lens s (process s) | browser/native | PyTorch s | browser/PyTorch | native/PyTorch | longest stall ms (long task, frame gap)");
 let loaded = "SmolLM2-135M-Instruct.Q4_1.gguf";
 for (const c of CASES) {
   if (c.file !== loaded) {
@@ -75,8 +86,11 @@ for (const c of CASES) {
   const stall = await page.evaluate(() => { window.__stall.on = false; return window.__stall; });
   const status = (await page.textContent("#run-status")).replace("done: ", "");
   const n = native(c);
-  const label = `${c.file.slice(0, 34).padEnd(34)} ${c.chat ? "chat" : "raw "}`;
-  console.log(`${label} | ${seconds.toFixed(2).padStart(8)} | ${n.compute.toFixed(2).padStart(8)} (${n.wall.toFixed(2)}) | ${(seconds / n.compute).toFixed(1).padStart(5)} | ${Math.max(stall.longTask, stall.frameGap).toFixed(0)} (${stall.longTask.toFixed(0)}, ${stall.frameGap.toFixed(0)}) | ${status}`);
+  const tokens = await page.getAttribute("#figure", "data-n-positions");
+  const label = `${c.file.slice(0, 34).padEnd(34)} ${c.chat ? "chat" : "raw "} ${tokens.padStart(5)} tok`;
+  const torch = n.pytorch === null ? "    –" : n.pytorch.toFixed(2).padStart(6);
+  const vsTorch = (x) => (n.pytorch === null ? "  –" : (x / n.pytorch).toFixed(2).padStart(5));
+  console.log(`${label} | ${seconds.toFixed(2).padStart(8)} | ${n.compute.toFixed(2).padStart(8)} (${n.wall.toFixed(2)}) | ${(seconds / n.compute).toFixed(1).padStart(5)} | ${torch} | ${vsTorch(seconds)} | ${vsTorch(n.compute)} | ${Math.max(stall.longTask, stall.frameGap).toFixed(0)} (${stall.longTask.toFixed(0)}, ${stall.frameGap.toFixed(0)}) | ${status}`);
   await page.locator("#figure").screenshot({ path: artifact(`bench-${c.file}-${c.chat ? "chat" : "raw"}.png`) });
 }
 await chromium.close();
