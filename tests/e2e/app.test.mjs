@@ -112,6 +112,16 @@ test("the column zoom lists every layer", async () => {
   assert.equal(pos, native.ids.length - 1);
   assert.equal(native.top_tokens[30][pos][0], "The");
   assert.equal(await zoom.locator('tr[data-layer="30"] .cand code').first().textContent(), "The");
+  // The trajectory chart: one line per token that is top-1 at some layer of the column, in the
+  // order they first take the top going up.
+  const distinct = [];
+  for (let r = 0; r < native.n_rows; r++) {
+    const id = native.top_ids[r][pos][0];
+    if (!distinct.includes(id)) distinct.push(id);
+  }
+  const keys = await zoom.locator("#trajectory .key").evaluateAll((ks) => ks.map((k) => Number(k.dataset.id)));
+  assert.deepEqual(keys, distinct.slice(0, 8));
+  assert.ok((await zoom.locator("#trajectory polyline").count()) >= Math.min(distinct.length, 8));
   await zoom.screenshot({ path: artifact("column-zoom.png") });
 });
 

@@ -6,6 +6,7 @@ use crate::figure_data::Metric;
 use crate::figure_view::Hover;
 use crate::scale::{format_value, Palette, Scale};
 use crate::state::AppState;
+use crate::trajectory::{trajectories, TrajectoryChart};
 use leptos::prelude::*;
 use loupe_protocol::token_label::display;
 
@@ -139,6 +140,7 @@ pub fn ColumnZoom() -> impl IntoView {
             view! {
                 <div class="zoom" id="column-zoom" data-pos=p>
                     <h3>{title}<button class="close" on:click=move |_| state.column.set(None) aria-label="close the column">"×"</button></h3>
+                    <TrajectoryChart lines=trajectories(f, p) n_rows=f.n_rows()/>
                     <table><thead><tr><th>"layer"</th><th>"H (nats)"</th><th>"top tokens (click one to track it)"</th></tr></thead>
                     <tbody>{rows}</tbody></table>
                 </div>

@@ -26,6 +26,7 @@ mod scale;
 mod state;
 mod tour;
 mod tour_panel;
+mod trajectory;
 mod url_state;
 mod worker_client;
 
