@@ -186,6 +186,10 @@ impl AppState {
             self.error.set(Some(e));
             return;
         }
+        // The tour's captions describe its own run; a new question leaves the tour.
+        if self.tour.phase.get_untracked() == crate::tour_panel::TourPhase::Steps {
+            self.end_tour();
+        }
         let run = RunId(self.next_run.get_untracked());
         self.next_run.set(run.0 + 1);
         self.error.set(None);
