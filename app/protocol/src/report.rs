@@ -138,13 +138,10 @@ impl LensGrid {
         }
     }
 
-    /// Whether row `r` holds its values.
+    /// Whether row `r` has been laid out: some of its cells placed (all of them, for a report that
+    /// is not streaming). Which cells of a streaming grid have arrived is the receiver's to track.
     pub fn has_row(&self, r: usize) -> bool {
         self.entropy.get(r).is_some_and(|row| !row.is_empty())
-    }
-
-    pub fn rows_done(&self) -> usize {
-        (0..self.n_rows).filter(|&r| self.has_row(r)).count()
     }
 
     /// Copies `part`, the cells of rows `first_row..` at positions `first_position..`, into place.
@@ -233,10 +230,6 @@ pub struct LensReport {
 }
 
 impl LensReport {
-    pub fn complete(&self) -> bool {
-        self.grid.n_rows > 0 && self.grid.rows_done() == self.grid.n_rows
-    }
-
     /// Checks a report read from a file: its schema, and that every matrix has the grid's shape, so
     /// the views can index it freely.
     pub fn validate(&self) -> Result<(), String> {
@@ -301,7 +294,7 @@ mod tests {
     #[test]
     fn rows_stream_into_place() {
         let mut g = LensGrid::pending(3, 2, vec![TrackedToken { id: 1, ..Default::default() }]);
-        assert_eq!(g.rows_done(), 0);
+        assert!((0..3).all(|r| !g.has_row(r)));
         g.put_cells(1, 0, row_grid(2, 7.0)).unwrap();
         assert!(!g.has_row(0) && g.has_row(1) && g.has_row(2));
         assert_eq!(g.entropy[2], vec![7.0, 7.0]);

@@ -110,9 +110,8 @@ impl AppState {
             Some(p) => self.load_url(key.clone(), p.url.into(), p.name.into()),
             None if key.contains("://") || key.ends_with(".gguf") => self.ask_about_link_model(key),
             None => {
-                let p = presets::find(presets::DEFAULT_ID).expect("the default preset exists");
                 self.notice.set(Some(format!("unknown model `{key}` in the link; loading the default")));
-                self.load_url(p.id.into(), p.url.into(), p.name.into());
+                self.load_default();
             }
         }
     }

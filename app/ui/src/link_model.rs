@@ -2,7 +2,7 @@
 //! shows the visitor's address to that host and can be large, and a hostile file is best not
 //! fetched automatically. The question shows the host and, where the server says, the size.
 
-use crate::presets::{self, megabytes};
+use crate::presets::megabytes;
 use crate::state::AppState;
 use leptos::prelude::*;
 use loupe_protocol::MAX_MODEL_BYTES;
@@ -62,8 +62,7 @@ pub fn LinkModelQuestion() -> impl IntoView {
     let default = move |_| {
         state.link_model.set(None);
         state.autorun.set(false);
-        let p = presets::find(presets::DEFAULT_ID).expect("the default preset exists");
-        state.load_url(p.id.into(), p.url.into(), p.name.into());
+        state.load_default();
     };
     view! {
         {move || state.link_model.get().map(|m| {

@@ -146,6 +146,12 @@ impl AppState {
         self.load_source();
     }
 
+    /// Loads the bundled default preset.
+    pub fn load_default(&self) {
+        let p = crate::presets::find(crate::presets::DEFAULT_ID).expect("the default preset exists");
+        self.load_url(p.id.into(), p.url.into(), p.name.into());
+    }
+
     pub fn load_file(&self, file: web_sys::File) {
         if file.size() as u64 > loupe_protocol::MAX_MODEL_BYTES {
             self.error.set(Some(loupe_protocol::too_large_message(file.size() as u64)));

@@ -2,7 +2,6 @@
 //! loaded model (the bundled one if none), tracks the candidates found in that run, runs again, then
 //! walks through the captioned steps of `tour.rs`, each setting what the figure shows.
 
-use crate::presets;
 use crate::state::AppState;
 use crate::tour::{self, Step};
 use leptos::prelude::*;
@@ -41,8 +40,7 @@ impl AppState {
         } else {
             self.autorun.set(true);
             if !self.loading.get_untracked() {
-                let p = presets::find(presets::DEFAULT_ID).expect("the default preset exists");
-                self.load_url(p.id.into(), p.url.into(), p.name.into());
+                self.load_default();
             }
         }
     }

@@ -314,6 +314,10 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
 
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
     #[test]
     fn chunked_attention_equals_one_pass() {
         let dev = Device::Cpu;
@@ -323,7 +327,7 @@ mod tests {
         let whole = attend_in_chunks(&q, &k, &v, 0, Some(20), 0.35, 1000).unwrap();
         for chunk in [1, 5, 16, 36] {
             let parts = attend_in_chunks(&q, &k, &v, 0, Some(20), 0.35, chunk).unwrap();
-            let diff = (&whole - &parts).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let diff = max_diff(&whole, &parts);
             assert!(diff < 1e-6, "chunk {chunk}: {diff}");
         }
     }
@@ -342,7 +346,7 @@ mod tests {
             let expected = candle_nn::ops::softmax_last_dim(&scores).unwrap().matmul(&vr).unwrap();
             for chunk in [2, 256] {
                 let got = attend_in_chunks(&q, &k, &v, 32, window, 0.35, chunk).unwrap();
-                let diff = (&expected - &got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let diff = max_diff(&expected, &got);
                 assert!(diff < 1e-5, "window {window:?}, chunk {chunk}: {diff}");
             }
         }
