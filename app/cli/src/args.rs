@@ -9,7 +9,7 @@ loupe: the logit lens of a GGUF chat model
 
 usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
 
-  --model FILE          a GGUF model (llama, qwen2, gemma3)
+  --model FILE          a GGUF model (llama, qwen2, qwen3, gemma2, gemma3, phi3)
   --chat TEXT           a user message, rendered with the chat template
   --system TEXT         an optional system message for --chat
   --raw TEXT            plain text, no template (BOS added where the model adds one)

@@ -161,6 +161,26 @@ fn check_inside_blocks(model: &str, references: &[&str]) {
     }
 }
 
+/// The architectures with no real weights on the package registries (Llama 3 rope scaling and an
+/// untied output, Qwen3, Gemma 2, Gemma 3 with a query_pre_attn_scalar unlike the head size, Phi-3
+/// with partial rotary): random-weight files with each one's real structure, every lens cell
+/// against transformers' own implementation, before and after each block's MLP
+/// (`scripts/make-architecture-fixtures.py`).
+#[test]
+fn architectures_match_transformers() {
+    for case in ["llama3", "qwen3", "gemma2", "gemma3", "phi3"] {
+        let r = Reference::load_in("architectures", case);
+        let file = std::fs::read(fixture(&format!("architectures/{case}.gguf"))).unwrap();
+        let mut engine = Engine::load(&file).unwrap();
+        let ids: Vec<u32> = serde_json::from_value(r.json["ids"].clone()).unwrap();
+        let opts = LensOptions::default();
+        let rows = engine.forward_inside_blocks(&ids, Precision::Exact).unwrap();
+        assert_exact(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
+        let rows = engine.forward_inside_blocks(&ids, Precision::Fast).unwrap();
+        assert_fast(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
+    }
+}
+
 #[test]
 fn inside_blocks_matches_pytorch_hooks() {
     check_inside_blocks(SMOLLM2, &["smollm2-135m__capital-australia", "smollm2-135m__eiffel-raw"]);

@@ -120,29 +120,33 @@ pub enum RopeStyle {
 /// tabled for the whole context: a table for a 128k context takes tens of MB (per rotary base) that
 /// wasm memory would never give back, while computing them costs a few flops per position.
 pub struct Rotary {
-    /// `[1, head_dim / 2]`.
+    /// `[1, dims / 2]`.
     inv_freq: Tensor,
+    /// How many leading dimensions of each head rotate (`rope.dimension_count`; Phi-4-mini turns
+    /// three quarters of each head); the rest pass through.
+    dims: usize,
     style: RopeStyle,
 }
 
 impl Rotary {
-    /// `freq_divisors` (Llama 3's `rope_freqs.weight`) stretch the low frequencies; `position_scale`
-    /// is linear position interpolation (1 = none).
+    /// Rotates the first `dims` dimensions of each head. `freq_divisors` (Llama 3's
+    /// `rope_freqs.weight`) stretch the low frequencies; `position_scale` is linear position
+    /// interpolation (1 = none).
     pub fn new(
-        head_dim: usize,
+        dims: usize,
         base: f32,
         style: RopeStyle,
         freq_divisors: Option<&[f32]>,
         position_scale: f32,
     ) -> Result<Self> {
-        let half = head_dim / 2;
+        let half = dims / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| {
-                let f = 1.0 / base.powf(2.0 * i as f32 / head_dim as f32);
+                let f = 1.0 / base.powf(2.0 * i as f32 / dims as f32);
                 f / freq_divisors.and_then(|d| d.get(i)).copied().unwrap_or(1.0) / position_scale
             })
             .collect();
-        Ok(Self { inv_freq: Tensor::from_vec(inv_freq, (1, half), &Device::Cpu)?, style })
+        Ok(Self { inv_freq: Tensor::from_vec(inv_freq, (1, half), &Device::Cpu)?, dims: half * 2, style })
     }
 
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
@@ -153,11 +157,16 @@ impl Rotary {
             .reshape((seq, 1))?;
         let angles = positions.broadcast_mul(&self.inv_freq)?;
         let (cos, sin) = (angles.cos()?, angles.sin()?);
-        let x = x.contiguous()?;
-        Ok(match self.style {
-            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&x, &cos, &sin)?,
-            RopeStyle::Halves => candle_nn::rotary_emb::rope(&x, &cos, &sin)?,
-        })
+        let head_dim = x.dim(3)?;
+        let turned = x.narrow(3, 0, self.dims)?.contiguous()?;
+        let turned = match self.style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&turned, &cos, &sin)?,
+            RopeStyle::Halves => candle_nn::rotary_emb::rope(&turned, &cos, &sin)?,
+        };
+        if self.dims == head_dim {
+            return Ok(turned);
+        }
+        Ok(Tensor::cat(&[&turned, &x.narrow(3, self.dims, head_dim - self.dims)?], 3)?)
     }
 }
 
@@ -222,22 +231,24 @@ fn visible_keys(positions: &Range<usize>, keys: usize, window: Option<usize>) ->
 /// which would otherwise not fit in a browser tab (9 heads × 8192² floats is 2.4 GB).
 const QUERY_CHUNK: usize = 256;
 
-/// Causal scaled dot-product attention of `[batch, heads, seq, head_dim]` queries at positions
-/// `start..start + seq` over all cached keys/values (which may have fewer, grouped heads), within a
-/// sliding `window` if given.
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, window: Option<usize>, scale: f64) -> Result<Tensor> {
-    attend_in_chunks(q, k, v, start, window, scale, QUERY_CHUNK)
+/// How one layer turns query-key products into attention weights.
+#[derive(Clone, Copy, Debug)]
+pub struct Scores {
+    /// Multiplies q·k: 1/sqrt(head size), or the file's `attention.scale`.
+    pub scale: f64,
+    /// Gemma 2's `attn_logit_softcapping`: scores become cap · tanh(scores / cap) before the mask.
+    pub softcap: Option<f64>,
+    /// Attend only to the last `window` positions (sliding-window layers).
+    pub window: Option<usize>,
 }
 
-fn attend_in_chunks(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    start: usize,
-    window: Option<usize>,
-    scale: f64,
-    chunk: usize,
-) -> Result<Tensor> {
+/// Causal scaled dot-product attention of `[batch, heads, seq, head_dim]` queries at positions
+/// `start..start + seq` over all cached keys/values (which may have fewer, grouped heads).
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, scores: Scores) -> Result<Tensor> {
+    attend_in_chunks(q, k, v, start, scores, QUERY_CHUNK)
+}
+
+fn attend_in_chunks(q: &Tensor, k: &Tensor, v: &Tensor, start: usize, how: Scores, chunk: usize) -> Result<Tensor> {
     let (batch, n_heads, seq, head_dim) = q.dims4()?;
     let n_kv = k.dim(1)?;
     let (k, v) = if n_kv == n_heads {
@@ -256,13 +267,16 @@ fn attend_in_chunks(
     while first < seq {
         let len = chunk.min(seq - first);
         let positions = start + first..start + first + len;
-        let seen = visible_keys(&positions, keys, window);
+        let seen = visible_keys(&positions, keys, how.window);
         let qc = q.narrow(1, first, len)?.contiguous()?;
         let kc = k.narrow(1, seen.start, seen.len())?.contiguous()?;
         let vc = vt.narrow(2, seen.start, seen.len())?.contiguous()?;
-        let mask = attention_mask(positions, seen, window)?;
-        let scores = (batched_matmul_nt(&qc, &kc)? * scale)?.broadcast_add(&mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let mask = attention_mask(positions, seen, how.window)?;
+        let mut scores = (batched_matmul_nt(&qc, &kc)? * how.scale)?;
+        if let Some(cap) = how.softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
         outputs.push(batched_matmul_nt(&probs, &vc)?);
         first += len;
     }
@@ -324,9 +338,10 @@ mod tests {
         let q = Tensor::randn(0f32, 1.0, (1, 4, 37, 8), &dev).unwrap();
         let k = Tensor::randn(0f32, 1.0, (1, 2, 37, 8), &dev).unwrap();
         let v = Tensor::randn(0f32, 1.0, (1, 2, 37, 8), &dev).unwrap();
-        let whole = attend_in_chunks(&q, &k, &v, 0, Some(20), 0.35, 1000).unwrap();
+        let how = Scores { scale: 0.35, softcap: Some(2.0), window: Some(20) };
+        let whole = attend_in_chunks(&q, &k, &v, 0, how, 1000).unwrap();
         for chunk in [1, 5, 16, 36] {
-            let parts = attend_in_chunks(&q, &k, &v, 0, Some(20), 0.35, chunk).unwrap();
+            let parts = attend_in_chunks(&q, &k, &v, 0, how, chunk).unwrap();
             let diff = max_diff(&whole, &parts);
             assert!(diff < 1e-6, "chunk {chunk}: {diff}");
         }
@@ -345,7 +360,8 @@ mod tests {
             let scores = (q.matmul(&kr.t().unwrap()).unwrap() * 0.35).unwrap().broadcast_add(&mask).unwrap();
             let expected = candle_nn::ops::softmax_last_dim(&scores).unwrap().matmul(&vr).unwrap();
             for chunk in [2, 256] {
-                let got = attend_in_chunks(&q, &k, &v, 32, window, 0.35, chunk).unwrap();
+                let how = Scores { scale: 0.35, softcap: None, window };
+                let got = attend_in_chunks(&q, &k, &v, 32, how, chunk).unwrap();
                 let diff = max_diff(&expected, &got);
                 assert!(diff < 1e-5, "window {window:?}, chunk {chunk}: {diff}");
             }

@@ -1,7 +1,9 @@
-//! Llama-family decoder (`llama`: Llama 2/3, SmolLM2, TinyLlama; `qwen2`: Qwen2/2.5).
+//! Llama-family decoder: `llama` (Llama 2/3, SmolLM2, TinyLlama), `qwen2` (Qwen2/2.5), `qwen3`,
+//! `phi3` (Phi-3, Phi-3.5, Phi-4-mini).
 //!
-//! Qwen2 is this same forward with biases on q/k/v and the half-split rotary layout, so both share
-//! one file rather than two copies that could drift apart; `Variant` names what differs.
+//! The others are this same forward with small changes, so they share one file rather than copies
+//! that could drift apart; `Variant` names what differs: Qwen2's biases on q/k/v, Qwen3's RMS norm
+//! on each head of q and k, Phi-3's fused q/k/v and gate/up matrices, and the rotary layout.
 //!
 //! x = embed(ids)
 //! per block: x += W_o · attn(rope(W_q·norm(x)), rope(W_k·norm(x)), W_v·norm(x));
@@ -16,28 +18,44 @@ use candle_core::Tensor;
 
 struct Block {
     attn_norm: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Qkv,
+    /// Qwen3's per-head norms of q and k, before the rotary.
+    qk_norms: Option<(RmsNorm, RmsNorm)>,
     o: Linear,
     ffn_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
+    gate_up: GateUp,
     down: Linear,
     cache: KvCache,
+}
+
+/// The query, key and value projections: three matrices, or one whose output rows are q, k, v.
+enum Qkv {
+    Separate { q: Linear, k: Linear, v: Linear },
+    Fused(Linear),
+}
+
+/// The MLP's gate and up projections: two matrices, or one whose output is gate then up.
+enum GateUp {
+    Separate { gate: Linear, up: Linear },
+    Fused(Linear),
 }
 
 /// What distinguishes the architectures this file covers.
 #[derive(Clone, Copy, Debug)]
 pub struct Variant {
     pub qkv_bias: bool,
+    pub qk_norm: bool,
+    /// One `attn_qkv` tensor (when the file has it) and one `ffn_up` holding gate and up.
+    pub fused: bool,
     pub rope: RopeStyle,
 }
 
 impl Variant {
     /// llama.cpp permutes Llama's q/k weights into the interleaved rotary layout.
-    pub const LLAMA: Variant = Variant { qkv_bias: false, rope: RopeStyle::Interleaved };
-    pub const QWEN2: Variant = Variant { qkv_bias: true, rope: RopeStyle::Halves };
+    pub const LLAMA: Variant = Variant { qkv_bias: false, qk_norm: false, fused: false, rope: RopeStyle::Interleaved };
+    pub const QWEN2: Variant = Variant { qkv_bias: true, qk_norm: false, fused: false, rope: RopeStyle::Halves };
+    pub const QWEN3: Variant = Variant { qkv_bias: false, qk_norm: true, fused: false, rope: RopeStyle::Halves };
+    pub const PHI3: Variant = Variant { qkv_bias: false, qk_norm: false, fused: true, rope: RopeStyle::Halves };
 }
 
 pub struct Llama {
@@ -53,25 +71,56 @@ impl Llama {
         let qkv_bias = variant.qkv_bias;
         // Llama 3.1+ files carry their frequency stretch as a tensor.
         let divisors = if g.has_tensor("rope_freqs.weight") {
-            let t = g.tensor("rope_freqs.weight", &[hd / 2])?;
+            let t = g.tensor("rope_freqs.weight", &[h.rope_dims / 2])?;
             Some(t.dequantize(&candle_core::Device::Cpu)?.to_vec1::<f32>()?)
         } else {
             None
         };
-        let rotary = Rotary::new(hd, h.rope_base, variant.rope, divisors.as_deref(), h.rope_scale)?;
+        if g.has_tensor("rope_factors_long.weight") || g.has_tensor("rope_factors_short.weight") {
+            return Err(crate::LensError::BadMetadata {
+                key: "rope_factors_long.weight".into(),
+                why: "LongRoPE scaling (Phi-3 128k, Phi-3.5, Phi-4-mini) is not supported yet".into(),
+            });
+        }
+        let rotary = Rotary::new(h.rope_dims, h.rope_base, variant.rope, divisors.as_deref(), h.rope_scale)?;
+        let (q_dim, kv_dim) = (h.n_heads * hd, h.n_kv_heads * hd);
         let blocks = (0..h.n_layers)
             .map(|i| {
                 let p = format!("blk.{i}");
+                let linear = |name: &str, out: usize, inp: usize, bias: bool| {
+                    Linear::load(g, &format!("{p}.{name}"), out, inp, bias)
+                };
+                let qkv = if variant.fused && g.has_tensor(&format!("{p}.attn_qkv.weight")) {
+                    Qkv::Fused(linear("attn_qkv", q_dim + 2 * kv_dim, d, qkv_bias)?)
+                } else {
+                    Qkv::Separate {
+                        q: linear("attn_q", q_dim, d, qkv_bias)?,
+                        k: linear("attn_k", kv_dim, d, qkv_bias)?,
+                        v: linear("attn_v", kv_dim, d, qkv_bias)?,
+                    }
+                };
+                let gate_up = if variant.fused {
+                    GateUp::Fused(linear("ffn_up", 2 * h.d_ff, d, false)?)
+                } else {
+                    GateUp::Separate {
+                        gate: linear("ffn_gate", h.d_ff, d, false)?,
+                        up: linear("ffn_up", h.d_ff, d, false)?,
+                    }
+                };
+                let qk_norms = if variant.qk_norm {
+                    let norm = |name: &str| RmsNorm::load(g, &format!("{p}.{name}"), hd, h.eps);
+                    Some((norm("attn_q_norm")?, norm("attn_k_norm")?))
+                } else {
+                    None
+                };
                 Ok(Block {
                     attn_norm: RmsNorm::load(g, &format!("{p}.attn_norm"), d, h.eps)?,
-                    q: Linear::load(g, &format!("{p}.attn_q"), h.n_heads * hd, d, qkv_bias)?,
-                    k: Linear::load(g, &format!("{p}.attn_k"), h.n_kv_heads * hd, d, qkv_bias)?,
-                    v: Linear::load(g, &format!("{p}.attn_v"), h.n_kv_heads * hd, d, qkv_bias)?,
-                    o: Linear::load(g, &format!("{p}.attn_output"), d, h.n_heads * hd, false)?,
+                    qkv,
+                    qk_norms,
+                    o: linear("attn_output", d, q_dim, false)?,
                     ffn_norm: RmsNorm::load(g, &format!("{p}.ffn_norm"), d, h.eps)?,
-                    gate: Linear::load(g, &format!("{p}.ffn_gate"), h.d_ff, d, false)?,
-                    up: Linear::load(g, &format!("{p}.ffn_up"), h.d_ff, d, false)?,
-                    down: Linear::load(g, &format!("{p}.ffn_down"), d, h.d_ff, false)?,
+                    gate_up,
+                    down: linear("ffn_down", d, h.d_ff, false)?,
                     cache: KvCache::default(),
                 })
             })
@@ -87,21 +136,26 @@ impl Blocks for Llama {
         if let Some(rows) = rows.as_mut() {
             rows.push(&x)?;
         }
-        let scale = 1.0 / (h.head_dim as f64).sqrt();
+        let scores = Scores { scale: h.attn_scale, softcap: None, window: None };
         for b in self.blocks.iter_mut() {
             let n = b.attn_norm.forward(&x)?;
-            let q = self.rotary.apply(&split_heads(&b.q.forward(&n, p)?, h.n_heads, h.head_dim)?, start)?;
-            let k = self.rotary.apply(&split_heads(&b.k.forward(&n, p)?, h.n_kv_heads, h.head_dim)?, start)?;
-            let v = split_heads(&b.v.forward(&n, p)?, h.n_kv_heads, h.head_dim)?;
+            let (q, k, v) = b.qkv.forward(&n, p, h)?;
+            let (mut q, mut k) = (split_heads(&q, h.n_heads, h.head_dim)?, split_heads(&k, h.n_kv_heads, h.head_dim)?);
+            if let Some((q_norm, k_norm)) = &b.qk_norms {
+                (q, k) = (q_norm.forward(&q)?, k_norm.forward(&k)?);
+            }
+            let (q, k) = (self.rotary.apply(&q, start)?, self.rotary.apply(&k, start)?);
+            let v = split_heads(&v, h.n_kv_heads, h.head_dim)?;
             let (k, v) = b.cache.append(k, v)?;
-            let attn = merge_heads(&attend(&q, &k, &v, start, None, scale)?)?;
+            let attn = merge_heads(&attend(&q, &k, &v, start, scores)?)?;
             x = (x + b.o.forward(&attn, p)?)?;
             if let Some(rows) = rows.as_mut() {
                 rows.push_after_attention(&x)?;
             }
 
             let n = b.ffn_norm.forward(&x)?;
-            let mlp = (silu(&b.gate.forward(&n, p)?)? * b.up.forward(&n, p)?)?;
+            let (gate, up) = b.gate_up.forward(&n, p, h.d_ff)?;
+            let mlp = (silu(&gate)? * up)?;
             x = (x + b.down.forward(&mlp, p)?)?;
             if let Some(rows) = rows.as_mut() {
                 rows.push(&x)?;
@@ -116,5 +170,31 @@ impl Blocks for Llama {
 
     fn clear_cache(&mut self) {
         self.blocks.iter_mut().for_each(|b| b.cache.clear());
+    }
+}
+
+impl Qkv {
+    /// q `[batch, seq, heads · head_dim]`, then k and v with the key/value heads.
+    fn forward(&self, n: &Tensor, p: Precision, h: &Hyper) -> Result<(Tensor, Tensor, Tensor)> {
+        Ok(match self {
+            Qkv::Separate { q, k, v } => (q.forward(n, p)?, k.forward(n, p)?, v.forward(n, p)?),
+            Qkv::Fused(qkv) => {
+                let all = qkv.forward(n, p)?;
+                let (q_dim, kv_dim) = (h.n_heads * h.head_dim, h.n_kv_heads * h.head_dim);
+                (all.narrow(2, 0, q_dim)?, all.narrow(2, q_dim, kv_dim)?, all.narrow(2, q_dim + kv_dim, kv_dim)?)
+            }
+        })
+    }
+}
+
+impl GateUp {
+    fn forward(&self, n: &Tensor, p: Precision, d_ff: usize) -> Result<(Tensor, Tensor)> {
+        Ok(match self {
+            GateUp::Separate { gate, up } => (gate.forward(n, p)?, up.forward(n, p)?),
+            GateUp::Fused(gate_up) => {
+                let both = gate_up.forward(n, p)?;
+                (both.narrow(2, 0, d_ff)?, both.narrow(2, d_ff, d_ff)?)
+            }
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! A GGUF decoder model: one forward per architecture behind the small `Blocks` trait, plus what
 //! every lens row is decoded through (final norm, unembedding, optional final soft-cap).
 
-mod gemma3;
+mod gemma;
 pub mod layers;
 mod llama;
 
@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use layers::{QuantizedTable, RmsNorm};
 use std::sync::Arc;
 
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "gemma3"];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"];
 
 /// Hyper-parameters read from `{arch}.*` metadata.
 #[derive(Clone, Debug)]
@@ -23,6 +23,10 @@ pub struct Hyper {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+    /// Leading dimensions of each head the rotary turns (`rope.dimension_count`; all by default).
+    pub rope_dims: usize,
+    /// Multiplies q·k in attention: 1/sqrt(head_dim) unless the file says otherwise.
+    pub attn_scale: f64,
     pub eps: f32,
     pub rope_base: f32,
     /// Linear position interpolation factor (1 = none).
@@ -79,6 +83,15 @@ pub struct Model {
 /// Largest number of lens rows, positions, layers or heads any real small model has many times over;
 /// files claiming more are malformed, and refusing them early avoids absurd allocations.
 const SANE_LIMIT: usize = 1 << 20;
+
+/// The attention scale of a file that does not state `attention.scale`: 1/sqrt(head size), except
+/// for the Gemma 2 and Gemma 3 27B models, whose query_pre_attn_scalar is d / heads. llama.cpp
+/// knows them by their layer count too, as their files carry nothing else that tells.
+fn default_attention_scale(arch: &str, n_layers: usize, d_model: usize, n_heads: usize, head_dim: usize) -> f64 {
+    let gemma_27b = matches!((arch, n_layers), ("gemma2", 46) | ("gemma3", 62));
+    let divisor = if gemma_27b { d_model / n_heads } else { head_dim };
+    1.0 / (divisor as f64).sqrt()
+}
 
 impl Model {
     pub fn load(g: &GgufFile) -> Result<Self> {
@@ -139,13 +152,28 @@ impl Model {
                 }),
             }
         };
+        let n_layers = positive("block_count")?;
+        let rope_dims = match g.opt_usize(&key("rope.dimension_count"))? {
+            None => head_dim,
+            Some(v) if v > 0 && v <= head_dim && v % 2 == 0 => v,
+            Some(v) => {
+                let why = format!("{v} is not an even number of dimensions up to the head size {head_dim}");
+                return Err(LensError::BadMetadata { key: key("rope.dimension_count"), why });
+            }
+        };
+        let attn_scale = match g.opt_f32(&key("attention.scale"))? {
+            Some(_) => real("attention.scale", 1.0, 1e-6..=10.0)? as f64,
+            None => default_attention_scale(&arch, n_layers, d_model, n_heads, head_dim),
+        };
         let hyper = Hyper {
-            n_layers: positive("block_count")?,
+            n_layers,
             d_model,
             d_ff: positive("feed_forward_length")?,
             n_heads,
             n_kv_heads,
             head_dim,
+            rope_dims,
+            attn_scale,
             eps: real("attention.layer_norm_rms_epsilon", 1e-6, 1e-12..=0.1)?,
             rope_base: real("rope.freq_base", 10_000.0, 1.0..=1e12)?,
             rope_scale: match g.opt_string(&key("rope.scaling.type"))? {
@@ -167,7 +195,10 @@ impl Model {
         let blocks: Box<dyn Blocks> = match arch.as_str() {
             "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::LLAMA)?),
             "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN2)?),
-            "gemma3" => Box::new(gemma3::Gemma3::load(g, hyper.clone(), embed)?),
+            "qwen3" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN3)?),
+            "phi3" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::PHI3)?),
+            "gemma2" => Box::new(gemma::Gemma::load(g, hyper.clone(), embed, gemma::Variant::GEMMA2)?),
+            "gemma3" => Box::new(gemma::Gemma::load(g, hyper.clone(), embed, gemma::Variant::GEMMA3)?),
             _ => unreachable!("checked against SUPPORTED_ARCHITECTURES"),
         };
         Ok(Self { architecture: arch, hyper, blocks, final_norm, unembedding, final_softcap })
@@ -216,5 +247,21 @@ impl Model {
 
     pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
         self.final_norm.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_attention_scale;
+
+    #[test]
+    fn gemma_27b_scales_attention_by_width_per_head() {
+        // Gemma 2 27B: d 4608, 32 heads of 128, query_pre_attn_scalar 144.
+        assert_eq!(default_attention_scale("gemma2", 46, 4608, 32, 128), 1.0 / 144f64.sqrt());
+        // Gemma 3 27B: d 5376, 32 heads of 128, query_pre_attn_scalar 168.
+        assert_eq!(default_attention_scale("gemma3", 62, 5376, 32, 128), 1.0 / 168f64.sqrt());
+        // Gemma 3 1B: d 1152, 4 heads of 256, query_pre_attn_scalar 256 (not d / heads = 288).
+        assert_eq!(default_attention_scale("gemma3", 26, 1152, 4, 256), 1.0 / 16.0);
+        assert_eq!(default_attention_scale("llama", 46, 4608, 32, 128), 1.0 / 128f64.sqrt());
     }
 }
