@@ -68,6 +68,23 @@ CASES = {
 }
 
 
+def longrope(original):
+    """Phi-3.5-mini's kind of rope scaling, with random factors (4 positions to the original context)."""
+    g = torch.Generator().manual_seed(original)
+    factors = lambda lo, hi: (lo + (hi - lo) * torch.rand(8, generator=g)).tolist()
+    return Phi3Config(**{**COMMON, "max_position_embeddings": 4 * original}, original_max_position_embeddings=original,
+                      tie_word_embeddings=False,
+                      pad_token_id=0, bos_token_id=1, eos_token_id=2, rope_parameters={
+                          "rope_type": "longrope", "rope_theta": 10000.0, "short_factor": factors(1.0, 1.5),
+                          "long_factor": factors(1.0, 8.0), "original_max_position_embeddings": original})
+
+
+# LongRoPE (Phi-3.5, Phi-4-mini, Phi-3 128k): the prompt within the original context (short
+# factors), and past it (long factors); both scale cos and sin.
+CASES["phi3.5-short"] = (Phi3ForCausalLM, longrope(32))
+CASES["phi3.5-long"] = (Phi3ForCausalLM, longrope(16))
+
+
 def q8_round(w):
     """The values Q8_0 stores for `w` (rows quantized along the last axis), and its bytes."""
     data = gguf.quants.quantize(w, Q.Q8_0)
@@ -126,7 +143,7 @@ def gguf_tensors(case, model, cfg):
         out.append((f"{gg}.attn_norm.weight", f"{hf}.input_layernorm.weight", norm))
         out.append((f"{gg}.attn_output.weight", f"{hf}.self_attn.o_proj.weight", ident))
         out.append((f"{gg}.ffn_down.weight", f"{hf}.mlp.down_proj.weight", ident))
-        if case == "phi3":
+        if case.startswith("phi3"):
             out.append((f"{gg}.attn_qkv.weight", f"{hf}.self_attn.qkv_proj.weight", ident))
             out.append((f"{gg}.ffn_up.weight", f"{hf}.mlp.gate_up_proj.weight", ident))
         else:
@@ -156,7 +173,7 @@ def gguf_tensors(case, model, cfg):
 
 @torch.no_grad()
 def write_gguf(case, model, cfg, path):
-    arch = {"llama3": "llama"}.get(case, case)
+    arch = {"llama3": "llama"}.get(case, case.split(".")[0])
     w = gguf.GGUFWriter(str(path), arch)
     tensors, sd, hd = gguf_tensors(case, model, cfg)
     w.add_name(f"loupe-test-{case}")
@@ -204,6 +221,14 @@ def write_gguf(case, model, cfg, path):
             w.add_tensor(name, g.astype(np.float32))
     if case == "llama3":
         w.add_tensor("rope_freqs.weight", llama3_rope_factors(rope, hd))
+    if rope.get("rope_type") == "longrope":
+        # As convert_hf_to_gguf.py writes Phi-3's LongRoPE.
+        original = rope["original_max_position_embeddings"]
+        stretch = cfg.max_position_embeddings / original
+        w.add_tensor("rope_factors_long.weight", np.array(rope["long_factor"], dtype=np.float32))
+        w.add_tensor("rope_factors_short.weight", np.array(rope["short_factor"], dtype=np.float32))
+        w.add_rope_scaling_orig_ctx_len(original)
+        w.add_rope_scaling_attn_factors(math.sqrt(1 + math.log(stretch) / math.log(original)) if stretch > 1 else 1.0)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -272,7 +297,9 @@ def main():
                          "qwen3": lambda: {"head_dim": cfg.head_dim},
                          "gemma2": lambda: {"attn_logit_softcapping": cfg.attn_logit_softcapping,
                                             "final_logit_softcapping": cfg.final_logit_softcapping},
-                         "phi3": lambda: {"pad_token_id": 0, "rope_parameters": cfg.rope_parameters}}.get(case, dict)()
+                         "phi3": lambda: {"pad_token_id": 0, "rope_parameters": cfg.rope_parameters,
+                                          "original_max_position_embeddings": cfg.original_max_position_embeddings}}.get(
+                case.split(".")[0], dict)()
             again = AutoModelForCausalLM.from_pretrained(OUT, gguf_file=path.name, dtype=torch.float32,
                                                          **overrides).eval()
             if case.startswith("gemma"):  # transformers' GGUF reader knows no `attention.scale`

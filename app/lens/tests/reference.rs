@@ -163,12 +163,12 @@ fn check_inside_blocks(model: &str, references: &[&str]) {
 
 /// The architectures with no real weights on the package registries (Llama 3 rope scaling and an
 /// untied output, Qwen3, Gemma 2, Gemma 3 with a query_pre_attn_scalar unlike the head size, Phi-3
-/// with partial rotary): random-weight files with each one's real structure, every lens cell
+/// with partial rotary, Phi-3.5 with LongRoPE within and past its original context): random-weight files with each one's real structure, every lens cell
 /// against transformers' own implementation, before and after each block's MLP
 /// (`scripts/make-architecture-fixtures.py`).
 #[test]
 fn architectures_match_transformers() {
-    for case in ["llama3", "qwen3", "gemma2", "gemma3", "phi3"] {
+    for case in ["llama3", "qwen3", "gemma2", "gemma3", "phi3", "phi3.5-short", "phi3.5-long"] {
         let r = Reference::load_in("architectures", case);
         let file = std::fs::read(fixture(&format!("architectures/{case}.gguf"))).unwrap();
         let mut engine = Engine::load(&file).unwrap();

@@ -126,6 +126,16 @@ pub struct Rotary {
     /// three quarters of each head); the rest pass through.
     dims: usize,
     style: RopeStyle,
+    long: Option<LongRope>,
+}
+
+/// LongRoPE (Phi-3 128k, Phi-3.5, Phi-4-mini): sequences longer than the original context use
+/// other frequency divisors, and cos and sin are scaled (transformers' `attention_factor`).
+pub struct LongRope {
+    /// `[1, dims / 2]`, for calls whose last position is past `original_context`.
+    pub inv_freq: Tensor,
+    pub original_context: usize,
+    pub magnitude: f32,
 }
 
 impl Rotary {
@@ -139,14 +149,25 @@ impl Rotary {
         freq_divisors: Option<&[f32]>,
         position_scale: f32,
     ) -> Result<Self> {
-        let half = dims / 2;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| {
-                let f = 1.0 / base.powf(2.0 * i as f32 / dims as f32);
-                f / freq_divisors.and_then(|d| d.get(i)).copied().unwrap_or(1.0) / position_scale
-            })
-            .collect();
-        Ok(Self { inv_freq: Tensor::from_vec(inv_freq, (1, half), &Device::Cpu)?, dims: half * 2, style })
+        let inv_freq = inverse_frequencies(dims, base, freq_divisors, position_scale)?;
+        Ok(Self { inv_freq, dims: dims / 2 * 2, style, long: None })
+    }
+
+    /// LongRoPE: `short` and `long` divide the frequencies up to and past `original_context`
+    /// (a call's last position decides, as in transformers); cos and sin are scaled by `magnitude`.
+    pub fn long_rope(
+        dims: usize,
+        base: f32,
+        style: RopeStyle,
+        short: &[f32],
+        long: &[f32],
+        original_context: usize,
+        magnitude: f32,
+    ) -> Result<Self> {
+        let mut rotary = Self::new(dims, base, style, Some(short), 1.0)?;
+        let inv_freq = inverse_frequencies(dims, base, Some(long), 1.0)?;
+        rotary.long = Some(LongRope { inv_freq, original_context, magnitude });
+        Ok(rotary)
     }
 
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]` for positions `start..start + seq`.
@@ -155,8 +176,16 @@ impl Rotary {
         let positions = Tensor::arange(start as u32, (start + seq) as u32, &Device::Cpu)?
             .to_dtype(DType::F32)?
             .reshape((seq, 1))?;
-        let angles = positions.broadcast_mul(&self.inv_freq)?;
-        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let (inv_freq, magnitude) = match &self.long {
+            Some(l) if start + seq > l.original_context => (&l.inv_freq, l.magnitude),
+            Some(l) => (&self.inv_freq, l.magnitude),
+            None => (&self.inv_freq, 1.0),
+        };
+        let angles = positions.broadcast_mul(inv_freq)?;
+        let (mut cos, mut sin) = (angles.cos()?, angles.sin()?);
+        if magnitude != 1.0 {
+            (cos, sin) = ((cos * magnitude as f64)?, (sin * magnitude as f64)?);
+        }
         let head_dim = x.dim(3)?;
         let turned = x.narrow(3, 0, self.dims)?.contiguous()?;
         let turned = match self.style {
@@ -168,6 +197,18 @@ impl Rotary {
         }
         Ok(Tensor::cat(&[&turned, &x.narrow(3, self.dims, head_dim - self.dims)?], 3)?)
     }
+}
+
+/// `[1, dims / 2]`: base^(-2i/dims), divided by `divisors[i]` where given and by `position_scale`.
+fn inverse_frequencies(dims: usize, base: f32, divisors: Option<&[f32]>, position_scale: f32) -> Result<Tensor> {
+    let half = dims / 2;
+    let inv_freq: Vec<f32> = (0..half)
+        .map(|i| {
+            let f = 1.0 / base.powf(2.0 * i as f32 / dims as f32);
+            f / divisors.and_then(|d| d.get(i)).copied().unwrap_or(1.0) / position_scale
+        })
+        .collect();
+    Ok(Tensor::from_vec(inv_freq, (1, half), &Device::Cpu)?)
 }
 
 /// Keys and values of the positions seen so far, for generation.

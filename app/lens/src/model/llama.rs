@@ -11,7 +11,7 @@
 
 use super::layers::*;
 use super::{Blocks, Hyper, RowSink};
-use crate::error::Result;
+use crate::error::{LensError, Result};
 use crate::gguf::GgufFile;
 use crate::Precision;
 use candle_core::Tensor;
@@ -69,20 +69,7 @@ impl Llama {
     pub fn load(g: &GgufFile, h: Hyper, embed: QuantizedTable, variant: Variant) -> Result<Self> {
         let (d, hd) = (h.d_model, h.head_dim);
         let qkv_bias = variant.qkv_bias;
-        // Llama 3.1+ files carry their frequency stretch as a tensor.
-        let divisors = if g.has_tensor("rope_freqs.weight") {
-            let t = g.tensor("rope_freqs.weight", &[h.rope_dims / 2])?;
-            Some(t.dequantize(&candle_core::Device::Cpu)?.to_vec1::<f32>()?)
-        } else {
-            None
-        };
-        if g.has_tensor("rope_factors_long.weight") || g.has_tensor("rope_factors_short.weight") {
-            return Err(crate::LensError::BadMetadata {
-                key: "rope_factors_long.weight".into(),
-                why: "LongRoPE scaling (Phi-3 128k, Phi-3.5, Phi-4-mini) is not supported yet".into(),
-            });
-        }
-        let rotary = Rotary::new(h.rope_dims, h.rope_base, variant.rope, divisors.as_deref(), h.rope_scale)?;
+        let rotary = rotary(g, &h, variant.rope)?;
         let (q_dim, kv_dim) = (h.n_heads * hd, h.n_kv_heads * hd);
         let blocks = (0..h.n_layers)
             .map(|i| {
@@ -170,6 +157,45 @@ impl Blocks for Llama {
 
     fn clear_cache(&mut self) {
         self.blocks.iter_mut().for_each(|b| b.cache.clear());
+    }
+}
+
+/// The rotary of a llama-family file: plain, or with Llama 3.1+'s frequency stretch
+/// (`rope_freqs`), or Phi-3's LongRoPE (`rope_factors_short`/`_long`), each carried as tensors.
+fn rotary(g: &GgufFile, h: &Hyper, style: RopeStyle) -> Result<Rotary> {
+    let factors = |name: &str| -> Result<Option<Vec<f32>>> {
+        if !g.has_tensor(name) {
+            return Ok(None);
+        }
+        let t = g.tensor(name, &[h.rope_dims / 2])?.dequantize(&candle_core::Device::Cpu)?.to_vec1::<f32>()?;
+        if let Some(bad) = t.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(LensError::BadMetadata { key: name.into(), why: format!("{bad} is not a frequency divisor") });
+        }
+        Ok(Some(t))
+    };
+    let arch = g.architecture()?;
+    match (factors("rope_factors_short.weight")?, factors("rope_factors_long.weight")?) {
+        (Some(short), Some(long)) => {
+            let key = format!("{arch}.rope.scaling.original_context_length");
+            let original = match g.opt_usize(&key)? {
+                Some(n) if n > 0 => n,
+                _ => return Err(LensError::BadMetadata { key, why: "LongRoPE needs the original context".into() }),
+            };
+            // The file states the magnitude; otherwise LongRoPE's own default from the stretch.
+            let stretch = h.context as f32 / original as f32;
+            let default = if stretch > 1.0 { (1.0 + stretch.ln() / (original as f32).ln()).sqrt() } else { 1.0 };
+            let key = format!("{arch}.rope.scaling.attn_factor");
+            let magnitude = match g.opt_f32(&key)? {
+                None => default,
+                Some(m) if m.is_finite() && m > 0.0 && m < 100.0 => m,
+                Some(m) => return Err(LensError::BadMetadata { key, why: format!("{m} is out of range") }),
+            };
+            Rotary::long_rope(h.rope_dims, h.rope_base, style, &short, &long, original, magnitude)
+        }
+        (None, None) => {
+            Rotary::new(h.rope_dims, h.rope_base, style, factors("rope_freqs.weight")?.as_deref(), h.rope_scale)
+        }
+        _ => Err(LensError::Corrupt("LongRoPE needs both `rope_factors_short` and `rope_factors_long`".into())),
     }
 }
 
