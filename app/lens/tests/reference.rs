@@ -92,6 +92,10 @@ fn assert_exact(what: &str, r: &Reference, g: &LensGrid) {
 /// Fast precision: median entropy error within 0.05 nats, and at least 97% of the top-1s the same
 /// where the reference's top-2 are more than 0.02 apart.
 fn assert_fast(what: &str, r: &Reference, g: &LensGrid) {
+    assert_fast_agreeing(what, r, g, 0.97);
+}
+
+fn assert_fast_agreeing(what: &str, r: &Reference, g: &LensGrid, min_share: f64) {
     let (mut errors, agree, compared, flips) = compare(r, g, 0.02);
     errors.sort_by(f32::total_cmp);
     let median = errors[errors.len() / 2];
@@ -101,7 +105,7 @@ fn assert_fast(what: &str, r: &Reference, g: &LensGrid) {
         share * 100.0
     );
     assert!(median <= 0.05, "{what}: fast median entropy error {median}");
-    assert!(share >= 0.97, "{what}: fast top-1 agreement {share}");
+    assert!(share >= min_share, "{what}: fast top-1 agreement {share}");
 }
 
 fn check_model(model: &str, references: &[&str]) {
@@ -176,8 +180,10 @@ fn architectures_match_transformers() {
         let opts = LensOptions::default();
         let rows = engine.forward_inside_blocks(&ids, Precision::Exact).unwrap();
         assert_exact(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
+        // Random weights in 64 dimensions leave many near-ties that 8-bit activations flip (3–5 of
+        // ~160 compared cells), so the top-1 bar is lower than real models' 97%.
         let rows = engine.forward_inside_blocks(&ids, Precision::Fast).unwrap();
-        assert_fast(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
+        assert_fast_agreeing(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap(), 0.95);
     }
 }
 
