@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build-app.sh
-cargo build --release --locked -p loupe-cli
+cargo build --release --locked -p loupe-cli --bin loupe --example make_scale_model
 (cd tests && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund; } && node --test --test-concurrency=1 e2e/)

@@ -1,7 +1,11 @@
 //! Writes a GGUF with the shapes of a real model and random weights, for scale checks that need no
-//! model hub: memory and time of loading and lensing a Llama-3.2-1B-class file in the browser.
+//! model hub: memory and time of loading and lensing a Llama-3.2-1B- or Llama-3.1-8B-class file in
+//! the browser (the 8B one streamed).
 //!
-//!   cargo run --release -p loupe-cli --example make_scale_model -- OUT.gguf [llama3.2-1b|smoke]
+//!   cargo run --release -p loupe-cli --example make_scale_model -- OUT.gguf [SHAPE] [q8_0|q4_0]
+//!
+//! SHAPE: llama3.2-1b (default; tied embeddings), llama3.1-8b (untied output), llama3-tiny (two
+//! small blocks with Llama 3's structure: GQA, `rope_freqs`, untied output; for tests), smoke.
 //!
 //! The vocabulary is byte-level GPT-2 symbols padded with unused tokens to the real size, so the
 //! unembedding (what the lens costs) has the real shape; ChatML control tokens make chat prompts work.
@@ -17,6 +21,8 @@ struct Shape {
     heads: usize,
     kv_heads: usize,
     vocab: usize,
+    /// A separate `output.weight` (Llama 3.1 8B), else tied to the embedding (Llama 3.2 1B).
+    untied: bool,
 }
 
 fn random(shape: &[usize], seed: u64, scale: f32) -> Tensor {
@@ -33,11 +39,18 @@ fn random(shape: &[usize], seed: u64, scale: f32) -> Tensor {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let out = args.first().expect("usage: make_scale_model OUT.gguf [llama3.2-1b|smoke]");
+    let out = args.first().expect("usage: make_scale_model OUT.gguf [SHAPE] [q8_0|q4_0]");
     let s = match args.get(1).map(String::as_str).unwrap_or("llama3.2-1b") {
-        "llama3.2-1b" => Shape { blocks: 16, d: 2048, ffn: 8192, heads: 32, kv_heads: 8, vocab: 128256 },
-        "smoke" => Shape { blocks: 2, d: 256, ffn: 512, heads: 4, kv_heads: 2, vocab: 4096 },
+        "llama3.2-1b" => Shape { blocks: 16, d: 2048, ffn: 8192, heads: 32, kv_heads: 8, vocab: 128256, untied: false },
+        "llama3.1-8b" => Shape { blocks: 32, d: 4096, ffn: 14336, heads: 32, kv_heads: 8, vocab: 128256, untied: true },
+        "llama3-tiny" => Shape { blocks: 2, d: 256, ffn: 768, heads: 8, kv_heads: 2, vocab: 4096, untied: true },
+        "smoke" => Shape { blocks: 2, d: 256, ffn: 512, heads: 4, kv_heads: 2, vocab: 4096, untied: false },
         other => panic!("unknown shape {other}"),
+    };
+    let dtype = match args.get(2).map(String::as_str).unwrap_or("q8_0") {
+        "q8_0" => GgmlDType::Q8_0,
+        "q4_0" => GgmlDType::Q4_0,
+        other => panic!("unknown type {other} (q8_0 or q4_0)"),
     };
     let head_dim = s.d / s.heads;
     let mut tokens: Vec<String> = loupe_lens::tokenizer::byte_symbols().iter().map(char::to_string).collect();
@@ -71,12 +84,34 @@ fn main() {
         ("tokenizer.ggml.eos_token_id", u32v(257)),
         ("tokenizer.chat_template", Value::String(loupe_lens::template::CHATML.into())),
     ];
-    let q8 = |shape: &[usize], seed: u64| QTensor::quantize(&random(shape, seed, 0.05), GgmlDType::Q8_0).unwrap();
+    let q8 = |shape: &[usize], seed: u64| QTensor::quantize(&random(shape, seed, 0.05), dtype).unwrap();
     let ones = |n: usize| {
         QTensor::quantize(&Tensor::ones(n, candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap()
     };
     let mut tensors: Vec<(String, QTensor)> =
         vec![("token_embd.weight".into(), q8(&[s.vocab, s.d], 1)), ("output_norm.weight".into(), ones(s.d))];
+    if s.untied {
+        tensors.push(("output.weight".into(), q8(&[s.vocab, s.d], 2)));
+    }
+    // Llama 3.1's rope scaling (factor 8, low 1, high 4, original context 8192), as
+    // convert_hf_to_gguf.py writes it.
+    let factors: Vec<f32> = (0..head_dim / 2)
+        .map(|i| {
+            let freq = 1.0 / 500_000f32.powf(2.0 * i as f32 / head_dim as f32);
+            let wavelen = 2.0 * std::f32::consts::PI / freq;
+            let (low, high) = (8192.0 / 1.0, 8192.0 / 4.0);
+            if wavelen < high {
+                1.0
+            } else if wavelen > low {
+                8.0
+            } else {
+                let smooth = (8192.0 / wavelen - 1.0) / (4.0 - 1.0);
+                1.0 / ((1.0 - smooth) / 8.0 + smooth)
+            }
+        })
+        .collect();
+    let factors = Tensor::from_vec(factors, head_dim / 2, &Device::Cpu).unwrap();
+    tensors.push(("rope_freqs.weight".into(), QTensor::quantize(&factors, GgmlDType::F32).unwrap()));
     for b in 0..s.blocks {
         let p = |n: &str| format!("blk.{b}.{n}");
         let seed = 100 * (b as u64 + 1);

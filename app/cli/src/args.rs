@@ -22,6 +22,8 @@ usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
   --temperature T       sampling temperature for --generate (default 0: greedy)
   --top-p P             nucleus sampling mass (default 1)
   --seed S              sampling seed (default 0)
+  --streamed            read each block from the file when the forward pass needs it (as the
+                        browser does for files larger than a tab holds; no --generate)
   --json OUT            write the report as JSON
 ";
 
@@ -30,6 +32,7 @@ pub struct Args {
     pub model: String,
     pub question: Question,
     pub json: Option<String>,
+    pub streamed: bool,
 }
 
 impl Args {
@@ -38,6 +41,7 @@ impl Args {
         let args: Vec<String> = args.collect();
         let (mut model, mut chat, mut system, mut raw, mut template, mut json) = (None, None, None, None, None, None);
         let mut q = Question::default();
+        let mut streamed = false;
         let mut i = 0;
         while i < args.len() {
             let flag = args[i].as_str();
@@ -48,6 +52,7 @@ impl Args {
             match flag {
                 "-h" | "--help" => return Ok(None),
                 "--inside-blocks" => q.inside_blocks = true,
+                "--streamed" => streamed = true,
                 "--model" => model = Some(value()?),
                 "--chat" => chat = Some(value()?),
                 "--system" => system = Some(value()?),
@@ -100,7 +105,13 @@ impl Args {
             })?),
         };
         q.validate().map_err(|e| format!("{e} (see --help)"))?;
-        Ok(Some(Self { model, question: q, json }))
+        if streamed && q.answer_tokens > 0 {
+            return Err(format!(
+                "--generate does not go with --streamed: {}",
+                loupe_lens::protocol::STREAMED_GENERATION
+            ));
+        }
+        Ok(Some(Self { model, question: q, json, streamed }))
     }
 }
 

@@ -38,9 +38,14 @@ fn fail(msg: &str) -> ! {
 fn run(a: &Args) -> Result<(), String> {
     let q = &a.question;
     let t0 = Instant::now();
-    let bytes = std::fs::read(&a.model).map_err(|e| format!("cannot read {}: {e}", a.model))?;
-    let mut engine = Engine::load(&bytes).map_err(|e| format!("{}: {e}", a.model))?;
-    drop(bytes);
+    let mut engine = if a.streamed {
+        let file = std::fs::File::open(&a.model).map_err(|e| format!("cannot read {}: {e}", a.model))?;
+        Engine::read_streamed(std::io::BufReader::new(file))
+    } else {
+        let bytes = std::fs::read(&a.model).map_err(|e| format!("cannot read {}: {e}", a.model))?;
+        Engine::load(&bytes)
+    }
+    .map_err(|e| format!("{}: {e}", a.model))?;
     let load = t0.elapsed().as_secs_f64();
 
     let mut sequence = engine.prepare(&q.prompt, &q.template).map_err(|e| e.to_string())?;

@@ -187,6 +187,31 @@ fn architectures_match_transformers() {
     }
 }
 
+/// Streamed mode reads each block from the file per forward pass; its lens must be the resident
+/// one to the bit, for every architecture, and it refuses to generate with a reason.
+#[test]
+fn streamed_blocks_give_the_resident_lens() {
+    for case in ["llama3", "qwen3", "gemma2", "gemma3", "phi3.5-long"] {
+        let path = fixture(&format!("architectures/{case}.gguf"));
+        let ids: Vec<u32> =
+            serde_json::from_value(Reference::load_in("architectures", case).json["ids"].clone()).unwrap();
+        let mut resident = Engine::load(&std::fs::read(&path).unwrap()).unwrap();
+        let mut streamed = Engine::read_streamed(std::fs::File::open(&path).unwrap()).unwrap();
+        assert!(streamed.info().streamed && !resident.info().streamed);
+        for precision in [Precision::Exact, Precision::Fast] {
+            let opts = LensOptions::default();
+            let rows = resident.forward_inside_blocks(&ids, precision).unwrap();
+            let a = resident.lens(&rows, &opts, &|| false).unwrap();
+            let rows = streamed.forward_inside_blocks(&ids, precision).unwrap();
+            let b = streamed.lens(&rows, &opts, &|| false).unwrap();
+            assert_eq!(a.entropy, b.entropy, "{case} {precision:?}");
+            assert_eq!(a.top_ids, b.top_ids, "{case} {precision:?}");
+        }
+        let refused = streamed.next_logits(&ids, Precision::Exact).unwrap_err().to_string();
+        assert!(refused.contains("streamed"), "{refused}");
+    }
+}
+
 #[test]
 fn inside_blocks_matches_pytorch_hooks() {
     check_inside_blocks(SMOLLM2, &["smollm2-135m__capital-australia", "smollm2-135m__eiffel-raw"]);

@@ -12,6 +12,9 @@ pub mod question;
 pub mod report;
 pub mod token_label;
 
-pub use messages::{too_large_message, CachedModel, Event, ModelInfo, Request, RunId, MAX_MODEL_BYTES};
+pub use messages::{
+    too_large_message, CachedModel, Event, ModelInfo, Request, RunId, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES,
+    STREAMED_GENERATION,
+};
 pub use question::{Precision, Prompt, Question, Sampling, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K};
 pub use report::{LensGrid, LensReport, Sequence, Timings, TokenInfo, TrackedToken, REPORT_SCHEMA};

@@ -16,6 +16,10 @@ pub enum Request {
     /// effect at the next model load.
     Configure {
         lens_workers: Option<usize>,
+        /// Files larger than this load streamed (blocks read from the file per prompt, lens
+        /// only); none = decide from `RESIDENT_MAX_BYTES` and the device's memory.
+        #[serde(default)]
+        resident_limit: Option<u64>,
     },
     /// Load from the browser's model store, else download (with progress) and store.
     LoadUrl {
@@ -63,6 +67,10 @@ pub struct ModelInfo {
     pub from_cache: bool,
     /// Workers decoding the vocabulary in parallel (1 = the model worker alone).
     pub lens_threads: usize,
+    /// Blocks are read from the file per prompt (the model is larger than the tab can hold):
+    /// the lens works, answers do not.
+    #[serde(default)]
+    pub streamed: bool,
 }
 
 /// A model kept in the browser's storage.
@@ -134,15 +142,25 @@ pub enum Event {
     },
 }
 
-/// Largest model file Loupe accepts. wasm32 memory ends at 4 GiB; the file is read tensor by tensor
-/// and never held whole, so the weights take about the file's size, and the rest is left for the
-/// activations, the lens's tiles and the helper workers' vocabulary slices.
-pub const MAX_MODEL_BYTES: u64 = 2_500_000_000;
+/// Largest file whose weights are all held in memory (resident). wasm32 memory ends at 4 GiB and
+/// the weights take about the file's size, beside the activations, the lens's tiles and the helper
+/// workers' vocabulary slices. Larger files load streamed: each block is read from the file when
+/// the forward pass reaches it, so only the (un)embedding stays in memory, and answers are off.
+pub const RESIDENT_MAX_BYTES: u64 = 1_500_000_000;
+
+/// Why a streamed model does not answer.
+pub const STREAMED_GENERATION: &str = "this model is streamed from its file block by block, as it is larger \
+    than the browser tab can hold; an answer would read the whole file again for every new token, so \
+    Loupe draws the lens of the prompt only";
+
+/// Largest model file Loupe accepts at all (streamed): its embedding and unembedding must still
+/// fit in memory, as a 70B model's do.
+pub const MAX_MODEL_BYTES: u64 = 48_000_000_000;
 
 /// Why a file of `bytes` is refused.
 pub fn too_large_message(bytes: u64) -> String {
     format!(
-        "this model is {:.2} GB; a browser tab's WebAssembly memory (4 GB, shared by the weights, the activations and the lens) holds models up to {:.1} GB. Pick a smaller or more quantized file.",
+        "this model is {:.2} GB; Loupe reads files up to {:.0} GB (larger ones are streamed block by block, but even their vocabulary tables would not fit a browser tab's memory). Pick a smaller or more quantized file.",
         bytes as f64 / 1e9,
         MAX_MODEL_BYTES as f64 / 1e9
     )

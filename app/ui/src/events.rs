@@ -97,7 +97,7 @@ impl AppState {
     /// The worker is up: configure it, then load the model of the link, the last source (after a
     /// restart), or the default.
     fn on_ready(&self) {
-        self.send(&Request::Configure { lens_workers: self.lens_workers });
+        self.send(&Request::Configure { lens_workers: self.lens_workers, resident_limit: self.resident_limit });
         self.send(&Request::ListCache);
         if !self.load_when_ready.get_untracked() {
             return;

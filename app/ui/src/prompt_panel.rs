@@ -17,6 +17,7 @@ const EXAMPLES: &[(&str, bool)] = &[
 #[component]
 pub fn PromptPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let streamed = move || state.model.with(|m| m.as_ref().is_some_and(|m| m.streamed));
     let form = state.form;
     // Tokens follow the text as it is typed.
     Effect::new(move |_| {
@@ -63,7 +64,8 @@ pub fn PromptPanel() -> impl IntoView {
                     <option value="exact" selected=move || form.precision.get() == Precision::Exact>"exact (f32)"</option>
                     <option value="fast" selected=move || form.precision.get() == Precision::Fast>"fast (8-bit)"</option>
                 </select></label>
-                <label>"Answer "<input id="answer" type="number" min="0" max=MAX_ANSWER_TOKENS prop:value=move || form.answer.get().to_string()
+                <label title=move || if streamed() { loupe_protocol::STREAMED_GENERATION } else { "" }>"Answer "<input id="answer" type="number" min="0" max=MAX_ANSWER_TOKENS prop:value=move || form.answer.get().to_string()
+                    disabled=streamed
                     on:input=move |ev| form.answer.set(event_target_value(&ev).parse::<usize>().unwrap_or(0).min(MAX_ANSWER_TOKENS))/>" tokens"</label>
                 <label title="Also decode the residual stream after each block's attention, between the blocks: rows 1a, 1m, 2a, …">
                     <input id="inside-blocks" type="checkbox" prop:checked=move || form.inside_blocks.get()

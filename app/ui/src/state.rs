@@ -66,6 +66,8 @@ pub struct AppState {
     /// Run as soon as a model is loaded (a shared link).
     pub(crate) autorun: RwSignal<bool>,
     pub(crate) lens_workers: Option<usize>,
+    /// Files above this many bytes load streamed (`resident_limit` in the link; a test and expert knob).
+    pub(crate) resident_limit: Option<u64>,
     pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
     /// Whether a (re)started worker loads a model as soon as it is up: not after a crash or a
     /// stuck load, which would only repeat it.
@@ -131,6 +133,7 @@ impl AppState {
             load_epoch: RwSignal::new(0),
             autorun: RwSignal::new(link.question.is_some()),
             lens_workers: link.lens_workers,
+            resident_limit: link.resident_limit,
             source: StoredValue::new_local(None),
             load_when_ready: RwSignal::new(true),
             reloads_after_crash: RwSignal::new(0),

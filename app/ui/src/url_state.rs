@@ -17,6 +17,8 @@ pub struct Link {
     pub question: Option<Question>,
     /// Extra lens workers (`lens_workers`); absent = decided from the number of cores.
     pub lens_workers: Option<usize>,
+    /// Bytes above which a model loads streamed (`resident_limit`); absent = automatic.
+    pub resident_limit: Option<u64>,
     /// Open in presentation mode.
     pub present: bool,
     /// Start the guided tour once the page is up.
@@ -38,11 +40,19 @@ pub fn read() -> Link {
             None
         }
     });
+    let resident_limit = get("resident_limit").and_then(|v| match v.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            notes.push(format!("resident_limit `{v}` is not a number of bytes"));
+            None
+        }
+    });
     let flag = |k: &str| get(k).is_some_and(|v| v != "0" && v != "false");
     Link {
         model: get("model"),
         question,
         lens_workers,
+        resident_limit,
         present: flag("present"),
         tour: flag("tour"),
         report: get("report"),

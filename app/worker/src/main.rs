@@ -36,7 +36,10 @@ fn main() {
 fn dispatch(request: Request, file: Option<web_sys::File>) {
     match request {
         Request::Cancel => runner::cancel(),
-        Request::Configure { lens_workers } => lens_pool::configure(lens_workers),
+        Request::Configure { lens_workers, resident_limit } => {
+            lens_pool::configure(lens_workers);
+            runner::configure_residence(resident_limit);
+        }
         Request::LoadUrl { url, name } => wasm_bindgen_futures::spawn_local(runner::load_url(url, name)),
         Request::LoadFile { name } => match file {
             Some(file) => wasm_bindgen_futures::spawn_local(runner::load_file(file, name)),

@@ -15,8 +15,27 @@ thread_local! {
     static CANCEL: Cell<bool> = const { Cell::new(false) };
     /// Size of the loaded model's file, to judge whether a second one fits beside it.
     static LOADED_BYTES: Cell<u64> = const { Cell::new(0) };
+    /// Files above this many bytes load streamed (`Request::Configure`); none = automatic.
+    static RESIDENT_LIMIT: Cell<Option<u64>> = const { Cell::new(None) };
     /// The latest preview asked for while a job ran; answered when it ends.
     static PENDING_PREVIEW: RefCell<Option<Question>> = const { RefCell::new(None) };
+}
+
+pub fn configure_residence(limit: Option<u64>) {
+    RESIDENT_LIMIT.with(|l| l.set(limit));
+}
+
+/// The largest file held whole in memory: `RESIDENT_MAX_BYTES`, or a quarter of the device's memory
+/// where the browser tells it (`navigator.deviceMemory`, GB) and that is less.
+fn resident_limit() -> u64 {
+    if let Some(limit) = RESIDENT_LIMIT.with(|l| l.get()) {
+        return limit;
+    }
+    let device = js_sys::Reflect::get(&crate::transport::scope().navigator(), &"deviceMemory".into())
+        .ok()
+        .and_then(|v| v.as_f64());
+    let quarter = device.map(|gb| (gb * 1e9 / 4.0) as u64).unwrap_or(u64::MAX);
+    loupe_lens::protocol::RESIDENT_MAX_BYTES.min(quarter)
 }
 
 pub fn cancel() {
@@ -110,13 +129,17 @@ async fn install(
     let size = blob.size() as u64;
     post(&Event::Progress { loaded: size, total: Some(size), stage: "loading the model".into() });
     yield_now().await;
+    let streamed = size > resident_limit();
     // Keep the current model if the new file turns out bad, unless both cannot fit in memory at once.
     let current = ENGINE.with(|e| e.borrow().is_some());
-    if current && LOADED_BYTES.with(|b| b.get()) + size > loupe_lens::protocol::MAX_MODEL_BYTES {
+    let both = LOADED_BYTES.with(|b| b.get()) + size;
+    if current && (streamed || both > loupe_lens::protocol::RESIDENT_MAX_BYTES) {
         ENGINE.with(|e| e.borrow_mut().take());
         post(&Event::Unloaded);
     }
-    let engine = Engine::read(BlobReader::new(blob.clone())?).map_err(|e| e.to_string())?;
+    let reader = BlobReader::new(blob.clone())?;
+    let engine = if streamed { Engine::read_streamed(reader) } else { Engine::read(reader) };
+    let engine = engine.map_err(|e| e.to_string())?;
     LOADED_BYTES.with(|b| b.set(size));
     let base = engine.info();
     let helpers = crate::lens_pool::start(&engine).await;
@@ -131,7 +154,10 @@ async fn install(
     };
     ENGINE.with(|e| *e.borrow_mut() = Some(engine));
     post(&Event::ModelLoaded { info });
-    warm_up().await;
+    // A streamed model's warm-up would read the whole file; its first figure pays the compile.
+    if !streamed {
+        warm_up().await;
+    }
     Ok(())
 }
 
@@ -203,7 +229,8 @@ async fn run_steps(engine: &mut Engine, run: RunId, q: &Question) -> Result<(), 
     post(&Event::Tracked { run, tokens: opts.track.iter().map(|&id| engine.token_info(id, false)).collect() });
     checkpoint().await?;
 
-    if q.answer_tokens > 0 {
+    // A streamed model cannot answer (`STREAMED_GENERATION`); the page says so beside the field.
+    if q.answer_tokens > 0 && !engine.info().streamed {
         answer(engine, run, q, &mut sequence).await?;
         post(&Event::Sequence { run, sequence: sequence.clone() });
     }

@@ -33,7 +33,20 @@ impl Engine {
     pub fn read(source: impl Source) -> Result<Self> {
         let g = GgufFile::read(source)?;
         let model = Model::load(&g)?;
-        let tokenizer = Tokenizer::from_gguf(&g)?;
+        Self::assemble(&g, model)
+    }
+
+    /// Keeps `source` and reads each block from it when a forward pass needs it (see
+    /// `Model::load_streamed`): for files larger than memory. Only the lens is available then.
+    pub fn read_streamed(source: impl Source + 'static) -> Result<Self> {
+        let g = std::rc::Rc::new(GgufFile::read(source)?);
+        let model = Model::load_streamed(g.clone())?;
+        Self::assemble(&g, model)
+    }
+
+    /// The tokenizer and template from the file's metadata, checked against the model.
+    fn assemble(g: &GgufFile, model: Model) -> Result<Self> {
+        let tokenizer = Tokenizer::from_gguf(g)?;
         if tokenizer.vocab_size() != model.unembedding.rows() {
             return Err(LensError::Corrupt(format!(
                 "the tokenizer has {} tokens but the unembedding has {} rows",
@@ -58,6 +71,7 @@ impl Engine {
             context: h.context,
             template: self.template_source(&TemplateChoice::FromFile).map(|(name, _)| name).unwrap_or_default(),
             lens_threads: 1,
+            streamed: self.model.streamed(),
             ..Default::default()
         }
     }

@@ -10,6 +10,7 @@
 //! plain RMS norms.
 
 use super::layers::*;
+use super::residence::{Layers, Residence};
 use super::{Blocks, Hyper, RowSink};
 use crate::error::Result;
 use crate::gguf::GgufFile;
@@ -59,7 +60,7 @@ struct Block {
 
 pub struct Gemma {
     embed: QuantizedTable,
-    blocks: Vec<Block>,
+    blocks: Layers<Block>,
     global_rotary: Rotary,
     local_rotary: Rotary,
     window: usize,
@@ -68,8 +69,13 @@ pub struct Gemma {
 }
 
 impl Gemma {
-    pub fn load(g: &GgufFile, h: Hyper, embed: QuantizedTable, variant: Variant) -> Result<Self> {
-        let (d, hd) = (h.d_model, h.head_dim);
+    pub fn load(
+        g: &GgufFile,
+        h: Hyper,
+        embed: QuantizedTable,
+        variant: Variant,
+        residence: &Residence,
+    ) -> Result<Self> {
         let key = |k: &str| format!("{}.{k}", variant.arch);
         let window = g.opt_usize(&key("attention.sliding_window"))?.unwrap_or(h.context).max(1);
         let positive_real = |k: &str, default: f32| -> Result<f32> {
@@ -85,34 +91,32 @@ impl Gemma {
             if variant.attn_softcap { Some(positive_real("attn_logit_softcapping", 50.0)? as f64) } else { None };
         let global_rotary = Rotary::new(h.rope_dims, h.rope_base, RopeStyle::Halves, None, h.rope_scale)?;
         let local_rotary = Rotary::new(h.rope_dims, local_base, RopeStyle::Halves, None, 1.0)?;
-        let blocks = (0..h.n_layers)
-            .map(|i| {
-                let p = format!("blk.{i}");
-                let norm = |name: &str, len: usize| RmsNorm::load(g, &format!("{p}.{name}"), len, h.eps);
-                Ok(Block {
-                    attn_norm: norm("attn_norm", d)?,
-                    q: Linear::load(g, &format!("{p}.attn_q"), h.n_heads * hd, d, false)?,
-                    k: Linear::load(g, &format!("{p}.attn_k"), h.n_kv_heads * hd, d, false)?,
-                    v: Linear::load(g, &format!("{p}.attn_v"), h.n_kv_heads * hd, d, false)?,
-                    o: Linear::load(g, &format!("{p}.attn_output"), d, h.n_heads * hd, false)?,
-                    qk_norms: if variant.qk_norm {
-                        Some((norm("attn_q_norm", hd)?, norm("attn_k_norm", hd)?))
-                    } else {
-                        None
-                    },
-                    post_attn_norm: norm("post_attention_norm", d)?,
-                    ffn_norm: norm("ffn_norm", d)?,
-                    gate: Linear::load(g, &format!("{p}.ffn_gate"), h.d_ff, d, false)?,
-                    up: Linear::load(g, &format!("{p}.ffn_up"), h.d_ff, d, false)?,
-                    down: Linear::load(g, &format!("{p}.ffn_down"), d, h.d_ff, false)?,
-                    post_ffn_norm: norm("post_ffw_norm", d)?,
-                    sliding: (i + 1) % variant.global_every != 0,
-                    cache: KvCache::default(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = Layers::load(g, &h, residence, Box::new(move |g, h, i| load_block(g, h, variant, i)))?;
         Ok(Self { embed, blocks, global_rotary, local_rotary, window, attn_softcap, h })
     }
+}
+
+fn load_block(g: &GgufFile, h: &Hyper, variant: Variant, i: usize) -> Result<Block> {
+    let (d, hd) = (h.d_model, h.head_dim);
+    let p = format!("blk.{i}");
+    let norm = |name: &str, len: usize| RmsNorm::load(g, &format!("{p}.{name}"), len, h.eps);
+    let linear = |name: &str, out: usize, inp: usize| Linear::load(g, &format!("{p}.{name}"), out, inp, false);
+    Ok(Block {
+        attn_norm: norm("attn_norm", d)?,
+        q: linear("attn_q", h.n_heads * hd, d)?,
+        k: linear("attn_k", h.n_kv_heads * hd, d)?,
+        v: linear("attn_v", h.n_kv_heads * hd, d)?,
+        o: linear("attn_output", d, h.n_heads * hd)?,
+        qk_norms: if variant.qk_norm { Some((norm("attn_q_norm", hd)?, norm("attn_k_norm", hd)?)) } else { None },
+        post_attn_norm: norm("post_attention_norm", d)?,
+        ffn_norm: norm("ffn_norm", d)?,
+        gate: linear("ffn_gate", h.d_ff, d)?,
+        up: linear("ffn_up", h.d_ff, d)?,
+        down: linear("ffn_down", d, h.d_ff)?,
+        post_ffn_norm: norm("post_ffw_norm", d)?,
+        sliding: !(i + 1).is_multiple_of(variant.global_every),
+        cache: KvCache::default(),
+    })
 }
 
 impl Blocks for Gemma {
@@ -122,7 +126,8 @@ impl Blocks for Gemma {
         if let Some(rows) = rows.as_mut() {
             rows.push(&x)?;
         }
-        for b in self.blocks.iter_mut() {
+        for i in 0..self.blocks.len() {
+            let mut b = self.blocks.get(i)?;
             let (rotary, window) =
                 if b.sliding { (&self.local_rotary, Some(self.window)) } else { (&self.global_rotary, None) };
             let n = b.attn_norm.forward(&x)?;
@@ -152,10 +157,14 @@ impl Blocks for Gemma {
     }
 
     fn cached_len(&self) -> usize {
-        self.blocks.first().map(|b| b.cache.len()).unwrap_or(0)
+        self.blocks.resident().first().map(|b| b.cache.len()).unwrap_or(0)
     }
 
     fn clear_cache(&mut self) {
-        self.blocks.iter_mut().for_each(|b| b.cache.clear());
+        self.blocks.resident_mut().iter_mut().for_each(|b| b.cache.clear());
+    }
+
+    fn streamed(&self) -> bool {
+        self.blocks.streamed()
     }
 }

@@ -10,6 +10,7 @@
 //!            x += W_down · (silu(W_gate·norm(x)) * W_up·norm(x))
 
 use super::layers::*;
+use super::residence::{Layers, Residence};
 use super::{Blocks, Hyper, RowSink};
 use crate::error::{LensError, Result};
 use crate::gguf::GgufFile;
@@ -60,60 +61,61 @@ impl Variant {
 
 pub struct Llama {
     embed: QuantizedTable,
-    blocks: Vec<Block>,
+    blocks: Layers<Block>,
     rotary: Rotary,
     h: Hyper,
 }
 
 impl Llama {
-    pub fn load(g: &GgufFile, h: Hyper, embed: QuantizedTable, variant: Variant) -> Result<Self> {
-        let (d, hd) = (h.d_model, h.head_dim);
-        let qkv_bias = variant.qkv_bias;
+    pub fn load(
+        g: &GgufFile,
+        h: Hyper,
+        embed: QuantizedTable,
+        variant: Variant,
+        residence: &Residence,
+    ) -> Result<Self> {
         let rotary = rotary(g, &h, variant.rope)?;
-        let (q_dim, kv_dim) = (h.n_heads * hd, h.n_kv_heads * hd);
-        let blocks = (0..h.n_layers)
-            .map(|i| {
-                let p = format!("blk.{i}");
-                let linear = |name: &str, out: usize, inp: usize, bias: bool| {
-                    Linear::load(g, &format!("{p}.{name}"), out, inp, bias)
-                };
-                let qkv = if variant.fused && g.has_tensor(&format!("{p}.attn_qkv.weight")) {
-                    Qkv::Fused(linear("attn_qkv", q_dim + 2 * kv_dim, d, qkv_bias)?)
-                } else {
-                    Qkv::Separate {
-                        q: linear("attn_q", q_dim, d, qkv_bias)?,
-                        k: linear("attn_k", kv_dim, d, qkv_bias)?,
-                        v: linear("attn_v", kv_dim, d, qkv_bias)?,
-                    }
-                };
-                let gate_up = if variant.fused {
-                    GateUp::Fused(linear("ffn_up", 2 * h.d_ff, d, false)?)
-                } else {
-                    GateUp::Separate {
-                        gate: linear("ffn_gate", h.d_ff, d, false)?,
-                        up: linear("ffn_up", h.d_ff, d, false)?,
-                    }
-                };
-                let qk_norms = if variant.qk_norm {
-                    let norm = |name: &str| RmsNorm::load(g, &format!("{p}.{name}"), hd, h.eps);
-                    Some((norm("attn_q_norm")?, norm("attn_k_norm")?))
-                } else {
-                    None
-                };
-                Ok(Block {
-                    attn_norm: RmsNorm::load(g, &format!("{p}.attn_norm"), d, h.eps)?,
-                    qkv,
-                    qk_norms,
-                    o: linear("attn_output", d, q_dim, false)?,
-                    ffn_norm: RmsNorm::load(g, &format!("{p}.ffn_norm"), d, h.eps)?,
-                    gate_up,
-                    down: linear("ffn_down", d, h.d_ff, false)?,
-                    cache: KvCache::default(),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let blocks = Layers::load(g, &h, residence, Box::new(move |g, h, i| load_block(g, h, variant, i)))?;
         Ok(Self { embed, blocks, rotary, h })
     }
+}
+
+fn load_block(g: &GgufFile, h: &Hyper, variant: Variant, i: usize) -> Result<Block> {
+    let (d, hd, qkv_bias) = (h.d_model, h.head_dim, variant.qkv_bias);
+    let (q_dim, kv_dim) = (h.n_heads * hd, h.n_kv_heads * hd);
+    let p = format!("blk.{i}");
+    let linear =
+        |name: &str, out: usize, inp: usize, bias: bool| Linear::load(g, &format!("{p}.{name}"), out, inp, bias);
+    let qkv = if variant.fused && g.has_tensor(&format!("{p}.attn_qkv.weight")) {
+        Qkv::Fused(linear("attn_qkv", q_dim + 2 * kv_dim, d, qkv_bias)?)
+    } else {
+        Qkv::Separate {
+            q: linear("attn_q", q_dim, d, qkv_bias)?,
+            k: linear("attn_k", kv_dim, d, qkv_bias)?,
+            v: linear("attn_v", kv_dim, d, qkv_bias)?,
+        }
+    };
+    let gate_up = if variant.fused {
+        GateUp::Fused(linear("ffn_up", 2 * h.d_ff, d, false)?)
+    } else {
+        GateUp::Separate { gate: linear("ffn_gate", h.d_ff, d, false)?, up: linear("ffn_up", h.d_ff, d, false)? }
+    };
+    let qk_norms = if variant.qk_norm {
+        let norm = |name: &str| RmsNorm::load(g, &format!("{p}.{name}"), hd, h.eps);
+        Some((norm("attn_q_norm")?, norm("attn_k_norm")?))
+    } else {
+        None
+    };
+    Ok(Block {
+        attn_norm: RmsNorm::load(g, &format!("{p}.attn_norm"), d, h.eps)?,
+        qkv,
+        qk_norms,
+        o: linear("attn_output", d, q_dim, false)?,
+        ffn_norm: RmsNorm::load(g, &format!("{p}.ffn_norm"), d, h.eps)?,
+        gate_up,
+        down: linear("ffn_down", d, h.d_ff, false)?,
+        cache: KvCache::default(),
+    })
 }
 
 impl Blocks for Llama {
@@ -124,7 +126,8 @@ impl Blocks for Llama {
             rows.push(&x)?;
         }
         let scores = Scores { scale: h.attn_scale, softcap: None, window: None };
-        for b in self.blocks.iter_mut() {
+        for i in 0..self.blocks.len() {
+            let mut b = self.blocks.get(i)?;
             let n = b.attn_norm.forward(&x)?;
             let (q, k, v) = b.qkv.forward(&n, p, h)?;
             let (mut q, mut k) = (split_heads(&q, h.n_heads, h.head_dim)?, split_heads(&k, h.n_kv_heads, h.head_dim)?);
@@ -152,11 +155,15 @@ impl Blocks for Llama {
     }
 
     fn cached_len(&self) -> usize {
-        self.blocks.first().map(|b| b.cache.len()).unwrap_or(0)
+        self.blocks.resident().first().map(|b| b.cache.len()).unwrap_or(0)
     }
 
     fn clear_cache(&mut self) {
-        self.blocks.iter_mut().for_each(|b| b.cache.clear());
+        self.blocks.resident_mut().iter_mut().for_each(|b| b.cache.clear());
+    }
+
+    fn streamed(&self) -> bool {
+        self.blocks.streamed()
     }
 }
 

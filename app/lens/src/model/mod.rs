@@ -4,12 +4,15 @@
 mod gemma;
 pub mod layers;
 mod llama;
+pub mod residence;
 
 use crate::error::{LensError, Result};
 use crate::gguf::GgufFile;
 use crate::Precision;
 use candle_core::Tensor;
 use layers::{QuantizedTable, RmsNorm};
+use residence::Residence;
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"];
@@ -62,12 +65,14 @@ impl Rows<'_> {
 pub type RowSink<'a> = Option<Rows<'a>>;
 
 /// The residual stream of an architecture: embedding plus blocks, with a KV cache.
-pub trait Blocks: Send {
+pub trait Blocks {
     /// Runs `ids` at positions `start..`; when `rows` is given, pushes its rows into it (see
     /// `Rows`). Returns the last block's output.
     fn forward(&mut self, ids: &[u32], start: usize, p: Precision, rows: &mut RowSink) -> Result<Tensor>;
     fn cached_len(&self) -> usize;
     fn clear_cache(&mut self);
+    /// Whether blocks are read from the file per forward pass (no KV cache is kept then).
+    fn streamed(&self) -> bool;
 }
 
 pub struct Model {
@@ -94,7 +99,18 @@ fn default_attention_scale(arch: &str, n_layers: usize, d_model: usize, n_heads:
 }
 
 impl Model {
+    /// Loads every weight into memory.
     pub fn load(g: &GgufFile) -> Result<Self> {
+        Self::load_as(g, &Residence::Resident)
+    }
+
+    /// Keeps the final norm and the (un)embedding in memory and reads each block from `file` when
+    /// a forward pass reaches it: the lens of a model larger than memory, without generation.
+    pub fn load_streamed(file: Rc<GgufFile<'static>>) -> Result<Self> {
+        Self::load_as(&file.clone(), &Residence::Streamed(file))
+    }
+
+    fn load_as(g: &GgufFile, residence: &Residence) -> Result<Self> {
         let arch = g.architecture()?;
         if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
             return Err(LensError::UnsupportedArchitecture(arch));
@@ -193,12 +209,12 @@ impl Model {
         let final_norm = RmsNorm::load(g, "output_norm", d_model, hyper.eps)?;
         let final_softcap = Some(real("final_logit_softcapping", 0.0, 0.0..=1e6)?).filter(|c| *c > 0.0);
         let blocks: Box<dyn Blocks> = match arch.as_str() {
-            "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::LLAMA)?),
-            "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN2)?),
-            "qwen3" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN3)?),
-            "phi3" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::PHI3)?),
-            "gemma2" => Box::new(gemma::Gemma::load(g, hyper.clone(), embed, gemma::Variant::GEMMA2)?),
-            "gemma3" => Box::new(gemma::Gemma::load(g, hyper.clone(), embed, gemma::Variant::GEMMA3)?),
+            "llama" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::LLAMA, residence)?),
+            "qwen2" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN2, residence)?),
+            "qwen3" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::QWEN3, residence)?),
+            "phi3" => Box::new(llama::Llama::load(g, hyper.clone(), embed, llama::Variant::PHI3, residence)?),
+            "gemma2" => Box::new(gemma::Gemma::load(g, hyper.clone(), embed, gemma::Variant::GEMMA2, residence)?),
+            "gemma3" => Box::new(gemma::Gemma::load(g, hyper.clone(), embed, gemma::Variant::GEMMA3, residence)?),
             _ => unreachable!("checked against SUPPORTED_ARCHITECTURES"),
         };
         Ok(Self { architecture: arch, hyper, blocks, final_norm, unembedding, final_softcap })
@@ -222,6 +238,9 @@ impl Model {
 
     /// Runs new tokens after what the cache holds; returns the last block's output `[new, d]`.
     pub fn extend(&mut self, ids: &[u32], p: Precision) -> Result<Tensor> {
+        if self.streamed() {
+            return Err(LensError::InvalidRequest(loupe_protocol::STREAMED_GENERATION.into()));
+        }
         let start = self.blocks.cached_len();
         self.check_length(start + ids.len())?;
         self.blocks.forward(ids, start, p, &mut None)
@@ -229,6 +248,11 @@ impl Model {
 
     pub fn cached_len(&self) -> usize {
         self.blocks.cached_len()
+    }
+
+    /// Whether the blocks are read from the file per forward pass (`load_streamed`).
+    pub fn streamed(&self) -> bool {
+        self.blocks.streamed()
     }
 
     pub fn clear_cache(&mut self) {
