@@ -21,10 +21,12 @@ const TYPES = {
 /// the method when it is not GET). `mounts` maps
 /// URL prefixes to other directories (the benchmark serves the test models this way). `replace`
 /// maps a path to text served instead of the file (a test deploys a "new build" this way).
-/// `setDown(true)` makes every request fail at the connection, as with the network off.
+/// `setDown(true)` makes every request fail at the connection, as with the network off. `claimed`
+/// maps a path to a size its HEAD answer claims (a file too large to exist on the test machine).
 export async function serve(dir = DIST, mounts = {}) {
   const requests = [];
   const replace = {};
+  const claimed = {};
   let down = false;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -34,6 +36,11 @@ export async function serve(dir = DIST, mounts = {}) {
       return;
     }
     const pathname = decodeURIComponent(url.pathname);
+    if (claimed[pathname] !== undefined) {
+      res.writeHead(req.method === "HEAD" ? 200 : 500, { "content-length": req.method === "HEAD" ? claimed[pathname] : 0 });
+      res.end();
+      return;
+    }
     if (replace[pathname] !== undefined) {
       res.writeHead(200, { "content-type": TYPES[path.extname(pathname)] ?? "text/plain", "cache-control": "no-cache" });
       res.end(replace[pathname]);
@@ -55,7 +62,7 @@ export async function serve(dir = DIST, mounts = {}) {
     down = value;
     server.closeIdleConnections?.();
   };
-  return { base, requests, replace, setDown, close: () => new Promise((ok) => server.close(ok)) };
+  return { base, requests, replace, claimed, setDown, close: () => new Promise((ok) => server.close(ok)) };
 }
 
 /// Headless Debian Chromium with a fresh profile that persists across page loads of one test.
