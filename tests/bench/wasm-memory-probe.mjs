@@ -20,7 +20,7 @@ import { serve, ROOT } from "../e2e/harness.mjs";
 
 const file = process.env.MODEL ?? "qwen2.5-coder-0.5b-instruct.gguf";
 const server = await serve(undefined, { "/bench-models/": path.join(ROOT, "models") });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true,
+const browser = process.env.PERSISTENT ? await (await import("../e2e/harness.mjs")).browser().then((b) => ({ newPage: () => b.context.newPage(), newBrowserCDPSession: () => b.context.browser()?.newBrowserCDPSession(), close: b.close })) : await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true,
   args: ["--no-sandbox", "--disable-gpu", "--enable-precise-memory-info", "--js-flags=--expose-gc"] });
 const page = await browser.newPage();
 const workers = [];
@@ -80,7 +80,10 @@ else {
   await page.fill("#model-url", `${server.base}bench-models/${file}`);
   await page.click("#load-url");
 }
-await page.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? "") && !document.querySelector("#progress"), null, { timeout: 600000 });
+page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") console.log("console:", m.text().slice(0, 300)); });
+await page.waitForFunction(() => (/layers/.test(document.querySelector("#model-info")?.textContent ?? "") && !document.querySelector("#progress")) || document.querySelector("#error")?.textContent, null, { timeout: 600000 });
+const error = await page.textContent("#error").catch(() => null);
+if (error) console.log("error shown:", error);
 console.log(`peak during load: renderers ${peak} MiB`);
 await report("after load");
 await page.click("#mode-chat");

@@ -6,7 +6,7 @@
 use crate::loader::{js_error, set_download, LoadError};
 use crate::transport::{now_seconds, post, scope};
 use js_sys::{Reflect, Uint8Array};
-use loupe_protocol::{too_large_message as too_large, Event, MAX_MODEL_BYTES};
+use loupe_protocol::{too_large_message as too_large, Event, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES};
 use wasm_bindgen::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -98,6 +98,15 @@ async fn open(url: &str, init: &web_sys::RequestInit) -> Result<(ReadableStream,
 
 async fn fetch_to_memory(url: &str, init: &web_sys::RequestInit) -> Result<Blob, LoadError> {
     let (body, total) = open(url, init).await?;
+    // Without storage the whole file would sit in memory, beside the weights read from it.
+    if let Some(t) = total.filter(|&t| t > RESIDENT_MAX_BYTES) {
+        crate::loader::abort_download();
+        return Err(format!(
+            "this browser refused to store the download, and at {:.2} GB it is too large to hold in memory; allow this site to store data (or leave private browsing), or pick a smaller model",
+            t as f64 / 1e9
+        )
+        .into());
+    }
     let chunks = js_sys::Array::new();
     count(&body, total, |chunk| {
         chunks.push(chunk);
