@@ -37,15 +37,15 @@ pub fn align(pinned: &[String], current: &[String], pinned_rows: usize, current_
     } else {
         (shared_suffix(pinned, current), "by their shared suffix only (too long to align fully)".to_string())
     };
-    let matched = positions.iter().flatten().count();
     let rows = (0..current_rows).map(|r| relative_row(r, current_rows, pinned_rows)).collect();
     let depth = if pinned_rows == current_rows {
         String::new()
     } else {
         format!("; rows by relative depth ({current_rows} rows against {pinned_rows})")
     };
-    let how = format!("{matched} of {} positions matched {by}{depth}", current.len());
-    Alignment { positions, rows, how }
+    let mut a = Alignment { positions, rows, how: String::new() };
+    a.how = format!("{} of {} positions matched {by}{depth}", a.matched(), current.len());
+    a
 }
 
 /// Row `r` of `n` rows mapped to the row at the same relative depth among `m`.

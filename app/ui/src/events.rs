@@ -69,6 +69,7 @@ impl AppState {
                     f.done = true;
                     f.report.timings = timings;
                 });
+                self.compare_when_done();
                 self.tour_after_run();
             }
             Event::Cancelled { run } if run.is_none() || run == Some(current) => {

@@ -2,7 +2,7 @@
 //! seed's composite (overview, magnified range with its legend, zoomed column) as SVG (vector text)
 //! and PNG, both painted by `figure_paint::composite`.
 
-use crate::figure_data::FigureData;
+use crate::figure_data::{FigureData, Metric};
 use crate::figure_paint;
 use crate::layout::Layout;
 use crate::paint::canvas::CanvasPainter;
@@ -10,8 +10,24 @@ use crate::paint::svg::SvgPainter;
 use crate::scale::Scale;
 use wasm_bindgen::JsCast;
 
+/// The report; compared with a pinned run, also that run's report, how their cells line up, and
+/// the entropy change per cell (`compared_with`), so the file carries both runs.
 pub fn json(fig: &FigureData) -> String {
-    serde_json::to_string(&fig.report).unwrap_or_default()
+    let Some(c) = &fig.compare else { return serde_json::to_string(&fig.report).unwrap_or_default() };
+    let Ok(mut report) = serde_json::to_value(&fig.report) else { return String::new() };
+    let change: Vec<Vec<Option<f32>>> = (0..fig.n_rows())
+        .map(|r| {
+            (0..fig.n_positions()).map(|p| fig.value(Metric::EntropyChange, r, p).filter(|v| v.is_finite())).collect()
+        })
+        .collect();
+    report["compared_with"] = serde_json::json!({
+        "report": c.pinned.report,
+        "positions": c.alignment.positions,
+        "rows": c.alignment.rows,
+        "alignment": c.alignment.how,
+        "entropy_change": change,
+    });
+    serde_json::to_string(&report).unwrap_or_default()
 }
 
 pub fn svg(fig: &FigureData, scale: &Scale, l: &Layout, column: Option<usize>) -> String {

@@ -2,6 +2,7 @@
 //! sequence, the tracked tokens, row groups), plus which model computed it. Pure data with no web
 //! types, so it reads on its own; the JSON export is this report as it stands.
 
+use crate::compare::Alignment;
 use loupe_protocol::{
     LensGrid, LensReport, ModelInfo, Question, RunId, Sequence, TokenInfo, TrackedToken, REPORT_SCHEMA,
 };
@@ -14,6 +15,24 @@ pub enum Metric {
     TrackedProbability(usize),
     TrackedRank(usize),
     KlToLast,
+    /// This run's entropy minus the pinned run's at the aligned cell (`compare.rs`).
+    EntropyChange,
+    /// This run's log-probability of tracked token `i` minus the pinned run's.
+    LogProbabilityChange(usize),
+}
+
+impl Metric {
+    /// Whether this metric needs a pinned run to compare with.
+    pub fn is_change(self) -> bool {
+        matches!(self, Metric::EntropyChange | Metric::LogProbabilityChange(_))
+    }
+}
+
+/// A pinned run beside this one, and how their cells line up.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Comparison {
+    pub pinned: FigureData,
+    pub alignment: Alignment,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -26,6 +45,8 @@ pub struct FigureData {
     /// Which cells have arrived, row-major: a long sequence streams in position ranges.
     filled: Vec<bool>,
     cells_filled: usize,
+    /// The run this one is compared with, once both are complete.
+    pub compare: Option<Box<Comparison>>,
 }
 
 impl FigureData {
@@ -41,14 +62,22 @@ impl FigureData {
             grid: LensGrid::pending(n_rows, 0, Vec::new()),
             ..Default::default()
         };
-        Self { run, report, model: Some(model), done: false, filled: Vec::new(), cells_filled: 0 }
+        Self { run, report, model: Some(model), done: false, filled: Vec::new(), cells_filled: 0, compare: None }
     }
 
     /// A saved report (the page's export or `loupe --json`), shown without any model.
     pub fn opened(report: LensReport) -> Result<Self, String> {
         report.validate()?;
         let cells = report.grid.n_rows * report.grid.n_positions;
-        Ok(Self { run: RunId(0), report, model: None, done: true, filled: vec![true; cells], cells_filled: cells })
+        Ok(Self {
+            run: RunId(0),
+            report,
+            model: None,
+            done: true,
+            filled: vec![true; cells],
+            cells_filled: cells,
+            compare: None,
+        })
     }
 
     /// The sequence being lensed; rows of an earlier sequence no longer fit, so they are cleared.
@@ -147,7 +176,23 @@ impl FigureData {
             Metric::TrackedProbability(i) => g.tracked.get(i).and_then(|t| t.prob[r].get(p)).copied(),
             Metric::TrackedRank(i) => g.tracked.get(i).and_then(|t| t.rank[r].get(p)).map(|&r| r as f32),
             Metric::KlToLast => g.kl_to_last[r].get(p).copied(),
+            Metric::EntropyChange => self.change(Metric::Entropy, r, p),
+            Metric::LogProbabilityChange(i) => self.change(Metric::TrackedProbability(i), r, p),
         }
+    }
+
+    /// `base`'s change from the pinned run at the aligned cell; NaN where the cell has no
+    /// counterpart (shown hatched), none without a pinned run.
+    fn change(&self, base: Metric, r: usize, p: usize) -> Option<f32> {
+        let c = self.compare.as_ref()?;
+        Some(crate::compare::difference(&c.pinned, self, &c.alignment, base, r, p).unwrap_or(f32::NAN))
+    }
+
+    /// Compares this (complete) run with `pinned`.
+    pub fn compare_with(&mut self, pinned: FigureData) {
+        let spell = |f: &FigureData| f.tokens().iter().map(|t| t.piece.clone()).collect::<Vec<_>>();
+        let alignment = crate::compare::align(&spell(&pinned), &spell(self), pinned.n_rows(), self.n_rows());
+        self.compare = Some(Box::new(Comparison { pinned, alignment }));
     }
 
     /// The cell's top tokens as (id, text, probability), best first.

@@ -17,6 +17,8 @@ fn encode(m: Metric) -> String {
         Metric::KlToLast => "kl".into(),
         Metric::TrackedProbability(i) => format!("prob:{i}"),
         Metric::TrackedRank(i) => format!("rank:{i}"),
+        Metric::EntropyChange => "dentropy".into(),
+        Metric::LogProbabilityChange(i) => format!("dlogp:{i}"),
     }
 }
 
@@ -24,9 +26,11 @@ fn decode(s: &str) -> Metric {
     match s.split_once(':') {
         Some(("prob", i)) => Metric::TrackedProbability(i.parse().unwrap_or(0)),
         Some(("rank", i)) => Metric::TrackedRank(i.parse().unwrap_or(0)),
+        Some(("dlogp", i)) => Metric::LogProbabilityChange(i.parse().unwrap_or(0)),
         _ => match s {
             "top1" => Metric::TopProbability,
             "kl" => Metric::KlToLast,
+            "dentropy" => Metric::EntropyChange,
             _ => Metric::Entropy,
         },
     }
@@ -41,9 +45,17 @@ pub fn MetricControls() -> impl IntoView {
             (Metric::TopProbability, "top-1 probability".to_string()),
             (Metric::KlToLast, "KL to the last layer".to_string()),
         ];
+        let compared = state.figure.with(|f| f.compare.is_some());
+        if compared {
+            options.push((Metric::EntropyChange, "entropy change from the pinned run".to_string()));
+        }
         for (i, t) in state.figure.with(|f| f.tracked().to_vec()).iter().enumerate() {
             options.push((Metric::TrackedProbability(i), format!("probability of {}", display(&t.text))));
             options.push((Metric::TrackedRank(i), format!("rank of {}", display(&t.text))));
+            if compared {
+                let label = format!("change in log-probability of {} from the pinned run", display(&t.text));
+                options.push((Metric::LogProbabilityChange(i), label));
+            }
         }
         let current = state.metric.get();
         options

@@ -31,6 +31,10 @@ fn scale_for(fig: &FigureData, metric: Metric, vmax: f32, palette: Palette) -> S
         Metric::TopProbability => (1.0, "Top-1 probability (log scale)".to_string()),
         Metric::TrackedProbability(i) => (1.0, format!("Probability of {} (log scale)", token(i))),
         Metric::TrackedRank(i) => (fig.report.vocab.max(2) as f32, format!("Rank of {} (log scale)", token(i))),
+        Metric::EntropyChange => (vmax / 2.0, "Entropy change (nats): this run − pinned run".to_string()),
+        Metric::LogProbabilityChange(i) => {
+            (vmax, format!("Change in ln p({}): this run − pinned run", token(i)))
+        }
     };
     Scale { metric, max, title, palette }
 }
@@ -278,6 +282,7 @@ pub fn FigureView() -> impl IntoView {
                 <div id="focus-announce" class="sr-only" aria-live="polite">{announcement}</div>
             </div>
             <p class="hint">"Rows are layers: the embedding output (0) at the bottom, the model's own output on top. Columns are token positions; boxed tokens come from the chat template. Drag on the overview to magnify; hover a cell for details; click a column for its top tokens; click a token there to track it."</p>
+            <crate::compare_panel::ComparePanel/>
             <div class="row exports">
                 <label class="file">"Open a saved figure (.json) "
                     <input id="open-report" type="file" accept=".json,application/json" on:change=move |ev: web_sys::Event| {

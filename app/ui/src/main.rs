@@ -7,6 +7,8 @@
 //! `figure_paint.rs`).
 
 mod app;
+mod compare;
+mod compare_panel;
 mod events;
 mod export;
 mod figure_data;

@@ -96,6 +96,9 @@ impl Scale {
             Metric::TopProbability | Metric::TrackedProbability(_) => 1.0 - log_probability(v),
             // Ranks on a log scale: rank 1 is certain, rank V the other end.
             Metric::TrackedRank(_) => v.max(1.0).ln() / self.max.max(2.0).ln(),
+            // Changes centre on white: less entropy (or a likelier token) than the pinned run is blue.
+            Metric::EntropyChange => (0.5 + v / (2.0 * self.max.max(1e-6))).clamp(0.0, 1.0),
+            Metric::LogProbabilityChange(_) => (0.5 - v / (2.0 * self.max.max(1e-6))).clamp(0.0, 1.0),
         }
     }
 
@@ -129,6 +132,10 @@ impl Scale {
             Metric::TopProbability | Metric::TrackedProbability(_) => {
                 [(1e-6, "1e-6"), (1e-4, "1e-4"), (1e-2, "0.01"), (1.0, "1")].map(|(v, l)| (v, l.to_string())).to_vec()
             }
+            Metric::EntropyChange | Metric::LogProbabilityChange(_) => {
+                let m = self.max;
+                [-m, -m / 2.0, 0.0, m / 2.0, m].map(|v| (v, format!("{v:+}").replace("+0", "0"))).to_vec()
+            }
             Metric::TrackedRank(_) => {
                 let mut out = Vec::new();
                 let mut v = 1.0f32;
@@ -144,15 +151,17 @@ impl Scale {
     /// Colour at `t` in [0, 1] along the legend bar. Probabilities run from the smallest (left) to
     /// 1 (right), the other metrics from certain (left) to uncertain.
     pub fn bar_colour(&self, t: f32) -> [u8; 3] {
-        colour_at(self.palette, if self.is_probability() { 1.0 - t } else { t })
+        let reversed = self.is_probability() || matches!(self.metric, Metric::LogProbabilityChange(_));
+        colour_at(self.palette, if reversed { 1.0 - t } else { t })
     }
 
     /// Where a tick sits along the bar, in [0, 1] from the left.
     pub fn along(&self, v: f32) -> f32 {
-        if self.is_probability() {
-            log_probability(v)
-        } else {
-            self.position(v)
+        match self.metric {
+            _ if self.is_probability() => log_probability(v),
+            // The bar runs from the most negative change (left) to the most positive.
+            Metric::LogProbabilityChange(_) => 1.0 - self.position(v),
+            _ => self.position(v),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::tour_panel::Tour;
 use crate::url_state::{self, Link};
 use crate::worker_client::WorkerClient;
 use leptos::prelude::*;
-use loupe_protocol::{CachedModel, Event, LensReport, ModelInfo, Question, Request, RunId, TokenInfo};
+use loupe_protocol::{CachedModel, Event, LensReport, ModelInfo, Prompt, Question, Request, RunId, TokenInfo};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub struct AppState {
     pub error: RwSignal<Option<String>>,
     pub notice: RwSignal<Option<String>>,
     pub figure: RwSignal<FigureData>,
+    /// A complete run kept aside: each later run is compared with it (`compare.rs`).
+    pub pinned: RwSignal<Option<FigureData>>,
     pub preview: RwSignal<Vec<TokenInfo>>,
     pub cache: RwSignal<Vec<CachedModel>>,
     pub form: QuestionForm,
@@ -120,6 +122,7 @@ impl AppState {
             cache: RwSignal::new(Vec::new()),
             form: QuestionForm::new(link.question.as_ref()),
             metric: RwSignal::new(Metric::Entropy),
+            pinned: RwSignal::new(None),
             vmax: RwSignal::new(10.0),
             palette: RwSignal::new(crate::scale::Palette::Diverging),
             range: RwSignal::new((0, 0)),
@@ -213,6 +216,44 @@ impl AppState {
         url_state::write(&self.model_key.get_untracked(), &question, self.lens_workers, self.present.get_untracked());
         self.figure.set(FigureData::new(run, model, question.clone()));
         self.send(&Request::Run { run, question });
+    }
+
+    /// Keeps the current (complete) run aside; later runs are compared with it.
+    pub fn pin(&self) {
+        let mut run = self.figure.get_untracked();
+        run.compare = None;
+        self.pinned.set(Some(run.clone()));
+        // The pinned run compared with itself: all zero, and the controls show up at once.
+        self.figure.update(|f| f.compare_with(run));
+    }
+
+    pub fn unpin(&self) {
+        self.pinned.set(None);
+        self.figure.update(|f| f.compare = None);
+        if self.metric.get_untracked().is_change() {
+            self.metric.set(Metric::Entropy);
+        }
+    }
+
+    /// The control run a teacher wants beside a chat run: the same user text without the chat
+    /// template, as raw text, compared cell by cell with the chat run (pinned).
+    pub fn compare_without_template(&self) {
+        let Prompt::Chat { user, .. } = self.figure.with_untracked(|f| f.report.question.prompt.clone()) else {
+            self.error.set(Some("the current run has no chat template to remove".into()));
+            return;
+        };
+        self.pin();
+        self.form.chat_mode.set(false);
+        self.form.raw.set(user);
+        self.run();
+        self.metric.set(Metric::EntropyChange);
+    }
+
+    /// Compares the run that just completed with the pinned one, if any.
+    pub(crate) fn compare_when_done(&self) {
+        if let Some(pinned) = self.pinned.get_untracked() {
+            self.figure.update(|f| f.compare_with(pinned));
+        }
     }
 
     /// Adds a token (by its vocabulary spelling) to the tracked ones and runs the lens again.

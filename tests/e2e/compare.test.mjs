@@ -1,0 +1,113 @@
+// The compare view in real Chromium with the real SmolLM2: the Australia question with its chat
+// template, then in one click the same text without it; the difference figure's cells equal the
+// difference of the two native runs at the cells the alignment pairs, and the runs' different
+// lengths are handled both ways round.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { serve, browser, artifact, ROOT, waitForModel } from "./harness.mjs";
+
+const MODEL = path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
+const LOUPE = path.join(ROOT, "target/release/loupe");
+const QUESTION = "What is the capital of Australia?";
+const TIMEOUT = 300_000;
+
+let server, chromium, page;
+
+function runNative(args) {
+  const out = artifact(`native-compare-${Date.now()}.json`);
+  execFileSync(LOUPE, ["--model", MODEL, ...args, "--json", out], { stdio: "pipe" });
+  return JSON.parse(fs.readFileSync(out, "utf8"));
+}
+
+async function exported() {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
+  return JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+}
+
+/// Every cell the alignment pairs: the exported change equals current − pinned from the native runs.
+function checkDifference(json, current, pinned) {
+  const c = json.compared_with;
+  assert.ok(c, "the export carries the pinned run");
+  assert.deepEqual(c.report.ids, pinned.ids, "the pinned run's tokens");
+  assert.deepEqual(json.ids, current.ids, "the current run's tokens");
+  let compared = 0;
+  for (let r = 0; r < current.n_rows; r++) {
+    for (let p = 0; p < current.ids.length; p++) {
+      const q = c.positions[p];
+      if (q === null) {
+        assert.equal(c.entropy_change[r][p], null, `no counterpart at ${p}`);
+        continue;
+      }
+      assert.equal(current.tokens[p], pinned.tokens[q], `aligned tokens at ${p}`);
+      const expected = current.entropy[r][p] - pinned.entropy[c.rows[r]][q];
+      assert.ok(Math.abs(c.entropy_change[r][p] - expected) < 0.02, `ΔH (${r}, ${p}): ${c.entropy_change[r][p]} vs ${expected}`);
+      compared++;
+    }
+  }
+  return compared;
+}
+
+before(async () => {
+  server = await serve();
+  chromium = await browser();
+  page = await chromium.context.newPage();
+  page.on("pageerror", (e) => console.log("page error:", e.message));
+  await page.goto(server.base);
+  await waitForModel(page);
+});
+
+after(async () => {
+  await chromium?.close();
+  await server?.close();
+});
+
+test("one click compares the chat run with the same text without the template", async () => {
+  const chat = runNative(["--chat", QUESTION]);
+  const raw = runNative(["--raw", QUESTION]);
+  await page.click("#mode-chat");
+  await page.fill("#user", QUESTION);
+  await page.fill("#answer", "0");
+  await page.click("#run");
+  await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  assert.ok(await page.isDisabled("#unpin").catch(() => true), "nothing pinned yet");
+
+  await page.click("#compare-raw");
+  await page.waitForFunction(() => /Compared with the pinned run/.test(document.querySelector("#compare-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  const info = await page.textContent("#compare-info");
+  // Every raw token has a counterpart inside the chat prompt, where the question sits.
+  assert.match(info, new RegExp(`${raw.ids.length} of ${raw.ids.length} positions matched by matching tokens`), info);
+  assert.equal(await page.inputValue("#metric"), "dentropy", "colours show the entropy change");
+  await page.screenshot({ path: artifact("compare-without-template.png"), fullPage: true });
+
+  const json = await exported();
+  const compared = checkDifference(json, raw, chat);
+  assert.equal(compared, raw.n_rows * raw.ids.length);
+  const q = json.compared_with.positions[raw.tokens.indexOf("ĠAustralia")];
+  assert.equal(chat.tokens[q], "ĠAustralia");
+});
+
+test("the other way round, the template's positions have no counterpart and say so", async () => {
+  const chat = runNative(["--chat", QUESTION]);
+  const raw = runNative(["--raw", QUESTION]);
+  // The raw run is the current one: pin it, then ask the chat question.
+  await page.click("#pin-run");
+  await page.click("#mode-chat");
+  await page.fill("#user", QUESTION);
+  await page.click("#run");
+  await page.waitForFunction((n) => new RegExp(`\\d+ of ${n} positions matched`).test(document.querySelector("#compare-info")?.textContent ?? ""), chat.ids.length, { timeout: TIMEOUT });
+  await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  const json = await exported();
+  const compared = checkDifference(json, chat, raw);
+  assert.ok(compared < chat.n_rows * chat.ids.length, "template positions are left out");
+  const unmatched = json.compared_with.positions.filter((p) => p === null).length;
+  assert.ok(unmatched >= chat.ids.length - raw.ids.length, `${unmatched} positions without a counterpart`);
+  await page.screenshot({ path: artifact("compare-chat-against-raw.png"), fullPage: true });
+
+  await page.click("#unpin");
+  assert.equal(await page.locator("#compare-info").count(), 0);
+  assert.equal(await page.inputValue("#metric"), "entropy");
+});
