@@ -88,6 +88,19 @@ test("one click compares the chat run with the same text without the template", 
   assert.equal(compared, raw.n_rows * raw.ids.length);
   const q = json.compared_with.positions[raw.tokens.indexOf("ĠAustralia")];
   assert.equal(chat.tokens[q], "ĠAustralia");
+
+  // The page's link carries both runs: opened afresh, it runs the pinned chat question, pins it,
+  // runs the raw text and shows the same comparison.
+  const link = page.url();
+  assert.match(link, /pin_chat=/);
+  assert.match(link, /[?&]raw=/);
+  const again = await chromium.context.newPage();
+  await again.goto(link);
+  await again.waitForFunction(() => /Compared with the pinned run/.test(document.querySelector("#compare-info")?.textContent ?? "") && document.querySelector('#figure[data-complete="true"]'), null, { timeout: TIMEOUT });
+  assert.match(await again.textContent("#compare-info"), /pinned run \(chat “What is the capital of Australia\?”/);
+  const [download] = await Promise.all([again.waitForEvent("download"), again.click("#export-json")]);
+  checkDifference(JSON.parse(fs.readFileSync(await download.path(), "utf8")), raw, chat);
+  await again.close();
 });
 
 test("the other way round, the template's positions have no counterpart and say so", async () => {

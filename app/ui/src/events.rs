@@ -28,7 +28,13 @@ impl AppState {
                 self.shell.keep_for_offline();
                 if self.autorun.get_untracked() {
                     self.autorun.set(false);
-                    self.run();
+                    match self.link_pin.get_untracked() {
+                        Some(prompt) => {
+                            self.link_pin.set(None);
+                            self.run_pinned_first(prompt);
+                        }
+                        None => self.run(),
+                    }
                 } else {
                     self.preview_tokens();
                 }
@@ -70,6 +76,7 @@ impl AppState {
                     f.report.timings = timings;
                 });
                 self.compare_when_done();
+                self.continue_link();
                 self.tour_after_run();
             }
             Event::Cancelled { run } if run.is_none() || run == Some(current) => {

@@ -32,9 +32,7 @@ fn scale_for(fig: &FigureData, metric: Metric, vmax: f32, palette: Palette) -> S
         Metric::TrackedProbability(i) => (1.0, format!("Probability of {} (log scale)", token(i))),
         Metric::TrackedRank(i) => (fig.report.vocab.max(2) as f32, format!("Rank of {} (log scale)", token(i))),
         Metric::EntropyChange => (vmax / 2.0, "Entropy change (nats): this run − pinned run".to_string()),
-        Metric::LogProbabilityChange(i) => {
-            (vmax, format!("Change in ln p({}): this run − pinned run", token(i)))
-        }
+        Metric::LogProbabilityChange(i) => (vmax, format!("Change in ln p({}): this run − pinned run", token(i))),
     };
     Scale { metric, max, title, palette }
 }

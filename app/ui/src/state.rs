@@ -67,6 +67,10 @@ pub struct AppState {
     pub(crate) load_epoch: RwSignal<u64>,
     /// Run as soon as a model is loaded (a shared link).
     pub(crate) autorun: RwSignal<bool>,
+    /// A link's pinned prompt (`pin_chat`, `pin_raw`), run first when the link runs.
+    pub(crate) link_pin: RwSignal<Option<Prompt>>,
+    /// The current run is a link's pinned one: when done, pin it and run the link's question.
+    pub(crate) pin_then_run: RwSignal<bool>,
     pub(crate) lens_workers: Option<usize>,
     /// Files above this many bytes load streamed (`resident_limit` in the link; a test and expert knob).
     pub(crate) resident_limit: Option<u64>,
@@ -123,6 +127,8 @@ impl AppState {
             form: QuestionForm::new(link.question.as_ref()),
             metric: RwSignal::new(Metric::Entropy),
             pinned: RwSignal::new(None),
+            link_pin: RwSignal::new(link.pinned.clone()),
+            pin_then_run: RwSignal::new(false),
             vmax: RwSignal::new(10.0),
             palette: RwSignal::new(crate::scale::Palette::Diverging),
             range: RwSignal::new((0, 0)),
@@ -186,6 +192,28 @@ impl AppState {
     }
 
     pub fn run(&self) {
+        self.run_question(self.form.question());
+    }
+
+    /// A link's pinned prompt runs first (with the link's other settings) and is pinned; then the
+    /// link's own question runs and is compared with it.
+    pub(crate) fn run_pinned_first(&self, prompt: Prompt) {
+        let mut question = self.form.question();
+        question.prompt = prompt;
+        self.pin_then_run.set(true);
+        self.run_question(question);
+    }
+
+    /// After the pinned-first run of a link: pin it, then run the link's question.
+    pub(crate) fn continue_link(&self) {
+        if self.pin_then_run.get_untracked() {
+            self.pin_then_run.set(false);
+            self.pin();
+            self.run();
+        }
+    }
+
+    fn run_question(&self, question: Question) {
         let Some(model) = self.model.get_untracked() else {
             self.error.set(Some("load a model first".into()));
             return;
@@ -193,7 +221,6 @@ impl AppState {
         if self.loading.get_untracked() || self.running.get_untracked() {
             return;
         }
-        let question = self.form.question();
         if let Err(e) = question.validate() {
             self.error.set(Some(e));
             return;
@@ -213,7 +240,14 @@ impl AppState {
         {
             self.metric.set(Metric::Entropy);
         }
-        url_state::write(&self.model_key.get_untracked(), &question, self.lens_workers, self.present.get_untracked());
+        let pinned = self.pinned.with_untracked(|p| p.as_ref().map(|f| f.report.question.prompt.clone()));
+        url_state::write(&url_state::Written {
+            model: &self.model_key.get_untracked(),
+            question: &question,
+            pinned: pinned.as_ref(),
+            lens_workers: self.lens_workers,
+            present: self.present.get_untracked(),
+        });
         self.figure.set(FigureData::new(run, model, question.clone()));
         self.send(&Request::Run { run, question });
     }

@@ -5,7 +5,7 @@
 //! can show a saved figure with `report=<URL of a JSON report>`, without loading any model.
 
 use loupe_protocol::query::{from_query, to_query};
-use loupe_protocol::Question;
+use loupe_protocol::{Prompt, Question};
 use web_sys::UrlSearchParams;
 
 /// At most this many extra lens workers, whatever a link asks.
@@ -19,6 +19,8 @@ pub struct Link {
     pub lens_workers: Option<usize>,
     /// Bytes above which a model loads streamed (`resident_limit`); absent = automatic.
     pub resident_limit: Option<u64>,
+    /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, or `pin_raw`).
+    pub pinned: Option<Prompt>,
     /// Open in presentation mode.
     pub present: bool,
     /// Start the guided tour once the page is up.
@@ -47,12 +49,15 @@ pub fn read() -> Link {
             None
         }
     });
+    let pinned_pairs = pairs.iter().filter_map(|(k, v)| Some((k.strip_prefix("pin_")?, v.as_str())));
+    let pinned = from_query(pinned_pairs).0.map(|q| q.prompt);
     let flag = |k: &str| get(k).is_some_and(|v| v != "0" && v != "false");
     Link {
         model: get("model"),
         question,
         lens_workers,
         resident_limit,
+        pinned,
         present: flag("present"),
         tour: flag("tour"),
         report: get("report"),
@@ -73,13 +78,30 @@ fn current_pairs() -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn write(model: &str, question: &Question, lens_workers: Option<usize>, present: bool) {
+/// What the page's URL records of the current state.
+pub struct Written<'a> {
+    pub model: &'a str,
+    pub question: &'a Question,
+    /// The pinned run's prompt, as `pin_chat` (+ `pin_system`) or `pin_raw`.
+    pub pinned: Option<&'a Prompt>,
+    pub lens_workers: Option<usize>,
+    pub present: bool,
+}
+
+pub fn write(w: &Written) {
+    let Written { model, question, pinned, lens_workers, present } = *w;
     let Ok(p) = UrlSearchParams::new() else { return };
     if !model.is_empty() {
         p.set("model", model);
     }
     for (key, value) in to_query(question) {
         p.set(key, &value);
+    }
+    if let Some(prompt) = pinned {
+        let pinned = Question { prompt: prompt.clone(), ..Default::default() };
+        for (key, value) in to_query(&pinned).into_iter().filter(|(k, _)| matches!(*k, "chat" | "system" | "raw")) {
+            p.set(&format!("pin_{key}"), &value);
+        }
     }
     if let Some(n) = lens_workers {
         p.set("lens_workers", &n.to_string());

@@ -7,9 +7,9 @@ use crate::loader::{js_error, set_download, LoadError};
 use crate::transport::{now_seconds, post, scope};
 use js_sys::{Reflect, Uint8Array};
 use loupe_protocol::{too_large_message as too_large, Event, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES};
-use wasm_bindgen::prelude::*;
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, Cache, ReadableStream, ReadableStreamDefaultReader, Response};
 
