@@ -16,9 +16,9 @@ const TIMEOUT = 300_000;
 
 let server, chromium, page;
 
-function runNative(args) {
+function runNative(args, model = MODEL) {
   const out = artifact(`native-compare-${Date.now()}.json`);
-  execFileSync(LOUPE, ["--model", MODEL, ...args, "--json", out], { stdio: "pipe" });
+  execFileSync(LOUPE, ["--model", model, ...args, "--json", out], { stdio: "pipe" });
   return JSON.parse(fs.readFileSync(out, "utf8"));
 }
 
@@ -51,7 +51,7 @@ function checkDifference(json, current, pinned) {
 }
 
 before(async () => {
-  server = await serve();
+  server = await serve(undefined, { "/arch/": path.join(ROOT, "app/lens/tests/fixtures/architectures") });
   chromium = await browser();
   page = await chromium.context.newPage();
   page.on("pageerror", (e) => console.log("page error:", e.message));
@@ -123,4 +123,32 @@ test("the other way round, the template's positions have no counterpart and say 
   await page.click("#unpin");
   assert.equal(await page.locator("#compare-info").count(), 0);
   assert.equal(await page.inputValue("#metric"), "entropy");
+});
+
+test("the same text on two models with one tokenizer lines rows up by relative depth", async () => {
+  // Two of the architecture fixtures share a byte-level vocabulary: Qwen3 with 3 layers, Gemma 3
+  // with 6. Pin the text on one, load the other, run the same text.
+  const TEXT = "the thin hen in the tent";
+  const fixture = (name) => path.join(ROOT, "app/lens/tests/fixtures/architectures", name);
+  const qwen = runNative(["--raw", TEXT], fixture("qwen3.gguf"));
+  const gemma = runNative(["--raw", TEXT], fixture("gemma3.gguf"));
+  const load = async (name, pattern) => {
+    await page.fill("#model-url", `${server.base}arch/${name}`);
+    await page.click("#load-url");
+    await page.waitForFunction((p) => new RegExp(p).test(document.querySelector("#model-info")?.textContent ?? ""), pattern, { timeout: TIMEOUT });
+  };
+  await load("qwen3.gguf", "loupe-test-qwen3");
+  await page.click("#mode-raw");
+  await page.fill("#raw", TEXT);
+  await page.click("#run");
+  await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  await page.click("#pin-run");
+  await load("gemma3.gguf", "loupe-test-gemma3");
+  await page.click("#run");
+  await page.waitForFunction(() => /rows by relative depth \(7 rows against 4\)/.test(document.querySelector("#compare-info")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  const json = await exported();
+  assert.deepEqual(json.compared_with.rows, [0, 1, 1, 2, 2, 3, 3]);
+  assert.equal(checkDifference(json, gemma, qwen), gemma.n_rows * gemma.ids.length);
+  await page.click("#unpin");
 });
