@@ -52,6 +52,9 @@ impl QuantizedTable {
 }
 
 /// `y = x W^T + b` with W kept quantized.
+/// Weights dequantized at a time by exact precision's linear layers: 8 MiB of f32.
+const EXACT_TILE_FLOATS: usize = 1 << 21;
+
 pub struct Linear {
     weight: Arc<QTensor>,
     quantized: QMatMul,
@@ -70,14 +73,25 @@ impl Linear {
         let y = match precision {
             // llama.cpp's arithmetic: activations quantized to 8 bits, integer dot products.
             Precision::Fast => self.quantized.forward(x)?,
-            // The PyTorch definition: f32 activations against the dequantized weight, one layer at a time.
+            // The PyTorch definition: f32 activations against the dequantized weight, a slice of
+            // output rows at a time. A whole matrix in f32 (235 MB for an 8B model's MLP) would
+            // raise the high-water mark of wasm memory, which is never given back.
             Precision::Exact => {
-                let w = self.weight.dequantize(&Device::Cpu)?;
-                let (rows, out) = (x.elem_count() / x.dim(x.rank() - 1)?, w.dim(0)?);
+                let (inner, out) = (x.dim(x.rank() - 1)?, self.weight.shape().dims()[0]);
+                let rows = x.elem_count() / inner;
                 let mut dims = x.dims().to_vec();
                 *dims.last_mut().expect("a linear layer's input has a last dimension") = out;
-                let flat = x.reshape((rows, x.dim(x.rank() - 1)?))?;
-                crate::lens::matmul_nt(&flat, &w)?.reshape(dims)?
+                let flat = x.reshape((rows, inner))?;
+                let step = (EXACT_TILE_FLOATS / inner).max(16) / 16 * 16;
+                let mut parts = (0..out)
+                    .step_by(step)
+                    .map(|first| {
+                        let w = dequantize_rows(&self.weight, first..(first + step).min(out))?;
+                        crate::lens::matmul_nt(&flat, &w)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let y = if parts.len() == 1 { parts.pop().expect("one part") } else { Tensor::cat(&parts, 1)? };
+                y.reshape(dims)?
             }
         };
         Ok(match &self.bias {
