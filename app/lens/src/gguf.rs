@@ -159,13 +159,13 @@ impl<'a> GgufFile<'a> {
         self.content.tensor_infos.get(name).map(|t| t.ggml_dtype)
     }
 
+    fn info(&self, name: &str) -> Result<&candle_core::quantized::gguf_file::TensorInfo> {
+        self.content.tensor_infos.get(name).ok_or_else(|| LensError::Corrupt(format!("the tensor `{name}` is missing")))
+    }
+
     /// Reads a tensor after checking it has `shape` (outermost first, as candle orders dims).
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<QTensor> {
-        let info = self
-            .content
-            .tensor_infos
-            .get(name)
-            .ok_or_else(|| LensError::Corrupt(format!("the tensor `{name}` is missing")))?;
+        let info = self.info(name)?;
         if info.shape.dims() != shape {
             return Err(LensError::Corrupt(format!(
                 "the tensor `{name}` has shape {:?}, expected {:?}",
@@ -173,14 +173,29 @@ impl<'a> GgufFile<'a> {
                 shape
             )));
         }
+        self.read_at(name, info.offset, info.ggml_dtype, shape)
+    }
+
+    /// Rows `rows` of a 2-D tensor, read alone (an embedding's rows, in streamed mode).
+    pub fn tensor_rows(&self, name: &str, rows: std::ops::Range<usize>) -> Result<QTensor> {
+        let info = self.info(name)?;
+        let &[n, d] = info.shape.dims() else {
+            return Err(LensError::Corrupt(format!("the tensor `{name}` is not a table")));
+        };
+        if rows.start > rows.end || rows.end > n {
+            return Err(LensError::InvalidRequest(format!("rows {rows:?} outside the {n} of `{name}`")));
+        }
+        let row_bytes = crate::quantized::byte_size(info.ggml_dtype, &[1, d])? as u64;
+        self.read_at(name, info.offset.saturating_add(rows.start as u64 * row_bytes), info.ggml_dtype, &[rows.len(), d])
+    }
+
+    /// Reads a tensor of `dtype` and `shape` at `offset` in the data section.
+    fn read_at(&self, name: &str, offset: u64, dtype: GgmlDType, shape: &[usize]) -> Result<QTensor> {
         // Read straight into the tensor's storage: the bytes are never held twice.
         let corrupt = |why: String| LensError::Corrupt(format!("tensor `{name}`: {why}"));
-        let size = crate::quantized::byte_size(info.ggml_dtype, shape)?;
-        let start = self
-            .content
-            .tensor_data_offset
-            .checked_add(info.offset)
-            .ok_or_else(|| corrupt("offset overflows".into()))?;
+        let size = crate::quantized::byte_size(dtype, shape)?;
+        let start =
+            self.content.tensor_data_offset.checked_add(offset).ok_or_else(|| corrupt("offset overflows".into()))?;
         let mut source = self.source.borrow_mut();
         let file_size = source.seek(SeekFrom::End(0)).map_err(|e| corrupt(e.to_string()))?;
         if start.saturating_add(size as u64) > file_size {
@@ -189,8 +204,6 @@ impl<'a> GgufFile<'a> {
             )));
         }
         source.seek(SeekFrom::Start(start)).map_err(|e| corrupt(e.to_string()))?;
-        crate::quantized::filled(info.ggml_dtype, shape, |buf| {
-            source.read_exact(buf).map_err(|e| corrupt(e.to_string()))
-        })
+        crate::quantized::filled(dtype, shape, |buf| source.read_exact(buf).map_err(|e| corrupt(e.to_string())))
     }
 }

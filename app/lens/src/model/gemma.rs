@@ -59,7 +59,7 @@ struct Block {
 }
 
 pub struct Gemma {
-    embed: QuantizedTable,
+    embed: Embedding,
     blocks: Layers<Block>,
     global_rotary: Rotary,
     local_rotary: Rotary,
@@ -69,13 +69,7 @@ pub struct Gemma {
 }
 
 impl Gemma {
-    pub fn load(
-        g: &GgufFile,
-        h: Hyper,
-        embed: QuantizedTable,
-        variant: Variant,
-        residence: &Residence,
-    ) -> Result<Self> {
+    pub fn load(g: &GgufFile, h: Hyper, embed: Embedding, variant: Variant, residence: &Residence) -> Result<Self> {
         let key = |k: &str| format!("{}.{k}", variant.arch);
         let window = g.opt_usize(&key("attention.sliding_window"))?.unwrap_or(h.context).max(1);
         let positive_real = |k: &str, default: f32| -> Result<f32> {

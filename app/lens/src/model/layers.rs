@@ -7,6 +7,7 @@ use crate::Precision;
 use candle_core::quantized::{ggml_file::qtensor_from_ggml, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use std::ops::Range;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Rows `rows` of a 2-D quantized table `[n, d]`, still quantized (a copy of just those bytes).
@@ -39,10 +40,7 @@ impl QuantizedTable {
             .map(|&id| {
                 let id = id as usize;
                 if id >= self.rows() {
-                    return Err(LensError::InvalidRequest(format!(
-                        "token id {id} is outside the vocabulary of {}",
-                        self.rows()
-                    )));
+                    return Err(outside_vocabulary(id, self.rows()));
                 }
                 dequantize_rows(&self.table, id..id + 1)
             })
@@ -51,10 +49,43 @@ impl QuantizedTable {
     }
 }
 
-/// `y = x W^T + b` with W kept quantized.
 /// Weights dequantized at a time by exact precision's linear layers: 8 MiB of f32.
 const EXACT_TILE_FLOATS: usize = 1 << 21;
 
+/// The token embedding: a table in memory, or (streamed mode, when the unembedding is a separate
+/// tensor) rows read from the file as tokens need them, so it takes no memory at all.
+pub enum Embedding {
+    Table(QuantizedTable),
+    File { file: Rc<GgufFile<'static>>, name: String, vocab: usize },
+}
+
+impl Embedding {
+    /// The vectors of `ids`, one row each, as `[ids.len(), d]` f32.
+    pub fn lookup(&self, ids: &[u32]) -> Result<Tensor> {
+        match self {
+            Embedding::Table(t) => t.lookup(ids),
+            Embedding::File { file, name, vocab } => {
+                let rows = ids
+                    .iter()
+                    .map(|&id| {
+                        let id = id as usize;
+                        if id >= *vocab {
+                            return Err(outside_vocabulary(id, *vocab));
+                        }
+                        Ok(file.tensor_rows(name, id..id + 1)?.dequantize(&Device::Cpu)?)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Tensor::cat(&rows, 0)?)
+            }
+        }
+    }
+}
+
+fn outside_vocabulary(id: usize, vocab: usize) -> LensError {
+    LensError::InvalidRequest(format!("token id {id} is outside the vocabulary of {vocab}"))
+}
+
+/// `y = x W^T + b` with W kept quantized.
 pub struct Linear {
     weight: Arc<QTensor>,
     quantized: QMatMul,

@@ -60,20 +60,14 @@ impl Variant {
 }
 
 pub struct Llama {
-    embed: QuantizedTable,
+    embed: Embedding,
     blocks: Layers<Block>,
     rotary: Rotary,
     h: Hyper,
 }
 
 impl Llama {
-    pub fn load(
-        g: &GgufFile,
-        h: Hyper,
-        embed: QuantizedTable,
-        variant: Variant,
-        residence: &Residence,
-    ) -> Result<Self> {
+    pub fn load(g: &GgufFile, h: Hyper, embed: Embedding, variant: Variant, residence: &Residence) -> Result<Self> {
         let rotary = rotary(g, &h, variant.rope)?;
         let blocks = Layers::load(g, &h, residence, Box::new(move |g, h, i| load_block(g, h, variant, i)))?;
         Ok(Self { embed, blocks, rotary, h })

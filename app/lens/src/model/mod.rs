@@ -10,7 +10,7 @@ use crate::error::{LensError, Result};
 use crate::gguf::GgufFile;
 use crate::Precision;
 use candle_core::Tensor;
-use layers::{QuantizedTable, RmsNorm};
+use layers::{Embedding, QuantizedTable, RmsNorm};
 use residence::Residence;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -200,11 +200,24 @@ impl Model {
             context: context.min(1 << 17),
             vocab,
         };
-        let embed = QuantizedTable { table: Arc::new(g.tensor(embed_name, &[vocab, d_model])?) };
-        let unembedding = if g.has_tensor("output.weight") {
-            QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) }
-        } else {
-            QuantizedTable { table: embed.table.clone() }
+        let (embed, unembedding) = match (g.has_tensor("output.weight"), residence) {
+            // Streamed with a separate unembedding: embedding rows are read from the file as needed.
+            (true, Residence::Streamed(file)) => {
+                g.tensor_rows(embed_name, 0..1)?; // fails now, not mid-figure, if it cannot be read
+                let embed = Embedding::File { file: file.clone(), name: embed_name.into(), vocab };
+                (embed, QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) })
+            }
+            (true, Residence::Resident) => {
+                let embed = QuantizedTable { table: Arc::new(g.tensor(embed_name, &[vocab, d_model])?) };
+                (
+                    Embedding::Table(embed),
+                    QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) },
+                )
+            }
+            (false, _) => {
+                let table = Arc::new(g.tensor(embed_name, &[vocab, d_model])?);
+                (Embedding::Table(QuantizedTable { table: table.clone() }), QuantizedTable { table })
+            }
         };
         let final_norm = RmsNorm::load(g, "output_norm", d_model, hyper.eps)?;
         let final_softcap = Some(real("final_logit_softcapping", 0.0, 0.0..=1e6)?).filter(|c| *c > 0.0);
