@@ -120,6 +120,14 @@ test("the other way round, the template's positions have no counterpart and say 
   assert.ok(unmatched >= chat.ids.length - raw.ids.length, `${unmatched} positions without a counterpart`);
   await page.screenshot({ path: artifact("compare-chat-against-raw.png"), fullPage: true });
 
+  // Swapping shows the pinned raw run, compared with the chat run: the same cells, sign turned.
+  await page.click("#swap-pinned");
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), raw.ids.length);
+  const swapped = await exported();
+  assert.equal(checkDifference(swapped, raw, chat), raw.n_rows * raw.ids.length);
+  await page.click("#swap-pinned");
+  assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), chat.ids.length);
+
   await page.click("#unpin");
   assert.equal(await page.locator("#compare-info").count(), 0);
   assert.equal(await page.inputValue("#metric"), "entropy");

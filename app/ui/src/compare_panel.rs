@@ -42,6 +42,9 @@ pub fn ComparePanel() -> impl IntoView {
                 title="Pin this chat run, then run the same user text as raw text, without the chat template, and show the difference">
                 "Compare: same question without the chat template"</button>
             {move || state.pinned.with(Option::is_some).then(|| view! {
+                <button id="swap-pinned" on:click=move |_| state.swap_pinned()
+                    disabled=move || !complete() || state.running.get()
+                    title="Show the pinned run, and pin this one (the change then reads the other way)">"Swap with the pinned run"</button>
                 <button id="unpin" on:click=move |_| state.unpin()>"Unpin"</button>
             })}
             {move || caption().map(|c| view! { <span id="compare-info" class="caption">{c}</span> })}

@@ -261,6 +261,22 @@ impl AppState {
         self.figure.update(|f| f.compare_with(run));
     }
 
+    /// Shows the pinned run and pins the current one: the two runs side by side, one at a time,
+    /// with the change's sign turned round.
+    pub fn swap_pinned(&self) {
+        let Some(mut pinned) = self.pinned.get_untracked() else { return };
+        if self.running.get_untracked() || !self.figure.with_untracked(FigureData::complete) {
+            return;
+        }
+        let mut current = self.figure.get_untracked();
+        current.compare = None;
+        pinned.compare_with(current.clone());
+        self.pinned.set(Some(current));
+        self.column.set(None);
+        self.focus.set(None);
+        self.figure.set(pinned);
+    }
+
     pub fn unpin(&self) {
         self.pinned.set(None);
         self.figure.update(|f| f.compare = None);
