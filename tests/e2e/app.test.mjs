@@ -324,6 +324,7 @@ test("a model too large even to stream is refused before any download; an 8B one
   // Llama 3.1 8B (4.92 GB) is larger than the tab holds, but loads streamed: offered as any other.
   const option = await page.textContent('#preset option[value="llama3.1-8b-q4km"]');
   assert.doesNotMatch(option, /too large/, option);
+  assert.match(option, /streamed: lens only/, option);
   server.claimed["/huge.gguf"] = 60_000_000_000;
   const linked = await chromium.context.newPage();
   await linked.goto(`${server.base}?model=${encodeURIComponent(`${server.base}huge.gguf`)}`);

@@ -146,7 +146,7 @@ pub enum Event {
 /// the weights take about the file's size, beside the activations, the lens's tiles and the helper
 /// workers' vocabulary slices. Larger files load streamed: each block is read from the file when
 /// the forward pass reaches it, so only the (un)embedding stays in memory, and answers are off.
-pub const RESIDENT_MAX_BYTES: u64 = 1_500_000_000;
+pub const RESIDENT_MAX_BYTES: u64 = 2_500_000_000;
 
 /// Why a streamed model does not answer.
 pub const STREAMED_GENERATION: &str = "this model is streamed from its file block by block, as it is larger \

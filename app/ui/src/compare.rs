@@ -10,7 +10,7 @@ use crate::figure_data::{FigureData, Metric};
 
 /// Token sequences longer than this (in cells of the alignment table) are aligned by their
 /// shared suffix only, as a full alignment would take too long in the page.
-const MAX_ALIGNMENT_CELLS: usize = 16_000_000;
+const MAX_ALIGNMENT_CELLS: usize = 4_000_000;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Alignment {
@@ -111,7 +111,8 @@ pub fn difference(
             let j = pinned.tracked().iter().position(|t| &t.piece == piece)?;
             let now = current.value(Metric::TrackedProbability(i), r, p)?;
             let before = pinned.value(Metric::TrackedProbability(j), pr, pp)?;
-            Some(now.ln() - before.ln())
+            // A probability that underflowed to 0 counts as the smallest one, not as -inf.
+            Some(now.max(f32::MIN_POSITIVE).ln() - before.max(f32::MIN_POSITIVE).ln())
         }
         other => Some(current.value(other, r, p)? - pinned.value(other, pr, pp)?),
     }

@@ -81,6 +81,7 @@ impl AppState {
             }
             Event::Cancelled { run } if run.is_none() || run == Some(current) => {
                 self.running.set(false);
+                self.pin_then_run.set(false);
                 if run.is_none() {
                     self.loading.set(false);
                     self.progress.set(None);
@@ -90,6 +91,7 @@ impl AppState {
             }
             Event::Error { run, message } if run.is_none() || run == Some(current) => {
                 self.running.set(false);
+                self.pin_then_run.set(false);
                 if run.is_none() {
                     self.loading.set(false);
                     self.progress.set(None);

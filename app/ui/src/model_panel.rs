@@ -5,7 +5,7 @@
 use crate::presets::{self, megabytes, PRESETS};
 use crate::state::{now_ms, AppState};
 use leptos::prelude::*;
-use loupe_protocol::{too_large_message, Request, MAX_MODEL_BYTES};
+use loupe_protocol::{too_large_message, Request, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES};
 use wasm_bindgen::JsCast;
 
 #[component]
@@ -48,9 +48,11 @@ pub fn ModelPanel() -> impl IntoView {
                     {PRESETS.iter().map(|p| {
                         let id = p.id;
                         let too_big = p.bytes > MAX_MODEL_BYTES;
+                        let streamed = p.bytes > RESIDENT_MAX_BYTES;
                         view! {
                             <option value=id selected=move || choice.get() == id>
-                                {format!("{} — {}, {}{}", p.name, megabytes(p.bytes), p.licence, if too_big { " (too large for a browser tab)" } else { "" })}
+                                {format!("{} — {}, {}{}", p.name, megabytes(p.bytes), p.licence,
+                                    if too_big { " (too large for a browser tab)" } else if streamed { " (streamed: lens only, no answers)" } else { "" })}
                             </option>
                         }
                     }).collect_view()}

@@ -134,7 +134,9 @@ impl Scale {
             }
             Metric::EntropyChange | Metric::LogProbabilityChange(_) => {
                 let m = self.max;
-                [-m, -m / 2.0, 0.0, m / 2.0, m].map(|v| (v, format!("{v:+}").replace("+0", "0"))).to_vec()
+                [-m, -m / 2.0, 0.0, m / 2.0, m]
+                    .map(|v| (v, if v == 0.0 { "0".into() } else { format!("{v:+}") }))
+                    .to_vec()
             }
             Metric::TrackedRank(_) => {
                 let mut out = Vec::new();

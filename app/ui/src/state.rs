@@ -201,7 +201,9 @@ impl AppState {
         let mut question = self.form.question();
         question.prompt = prompt;
         self.pin_then_run.set(true);
-        self.run_question(question);
+        if !self.run_question(question) {
+            self.pin_then_run.set(false);
+        }
     }
 
     /// After the pinned-first run of a link: pin it, then run the link's question.
@@ -213,17 +215,22 @@ impl AppState {
         }
     }
 
-    fn run_question(&self, question: Question) {
+    /// Starts a run of `question`; false when it could not start.
+    fn run_question(&self, mut question: Question) -> bool {
         let Some(model) = self.model.get_untracked() else {
             self.error.set(Some("load a model first".into()));
-            return;
+            return false;
         };
         if self.loading.get_untracked() || self.running.get_untracked() {
-            return;
+            return false;
         }
         if let Err(e) = question.validate() {
             self.error.set(Some(e));
-            return;
+            return false;
+        }
+        // A streamed model does not answer (the Answer field says why); the report says 0.
+        if model.streamed {
+            question.answer_tokens = 0;
         }
         // The tour's captions describe its own run; a new question leaves the tour.
         if self.tour.phase.get_untracked() == crate::tour_panel::TourPhase::Steps {
@@ -240,16 +247,20 @@ impl AppState {
         {
             self.metric.set(Metric::Entropy);
         }
-        let pinned = self.pinned.with_untracked(|p| p.as_ref().map(|f| f.report.question.prompt.clone()));
-        url_state::write(&url_state::Written {
-            model: &self.model_key.get_untracked(),
-            question: &question,
-            pinned: pinned.as_ref(),
-            lens_workers: self.lens_workers,
-            present: self.present.get_untracked(),
-        });
+        // A link's pinned run leaves the address alone: it still names the link's own question.
+        if !self.pin_then_run.get_untracked() {
+            let pinned = self.pinned.with_untracked(|p| p.as_ref().map(|f| f.report.question.prompt.clone()));
+            url_state::write(&url_state::Written {
+                model: &self.model_key.get_untracked(),
+                question: &question,
+                pinned: pinned.as_ref(),
+                lens_workers: self.lens_workers,
+                present: self.present.get_untracked(),
+            });
+        }
         self.figure.set(FigureData::new(run, model, question.clone()));
         self.send(&Request::Run { run, question });
+        true
     }
 
     /// Keeps the current (complete) run aside; later runs are compared with it.
@@ -288,6 +299,9 @@ impl AppState {
     /// The control run a teacher wants beside a chat run: the same user text without the chat
     /// template, as raw text, compared cell by cell with the chat run (pinned).
     pub fn compare_without_template(&self) {
+        if self.loading.get_untracked() || self.running.get_untracked() || self.model.with_untracked(Option::is_none) {
+            return;
+        }
         let Prompt::Chat { user, .. } = self.figure.with_untracked(|f| f.report.question.prompt.clone()) else {
             self.error.set(Some("the current run has no chat template to remove".into()));
             return;

@@ -56,8 +56,8 @@ async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, Load
     match fetch_to_store(&cache, url, init).await? {
         Stored::Blob(blob) => Ok(blob),
         Stored::Refused(why) => {
-            // Storage full or refused: the whole body arrived but was not kept, so it is fetched
-            // once more, into memory.
+            // Storage full or refused: the store stopped reading the body, so it is fetched once
+            // more, into memory (files up to the resident limit only).
             web_sys::console::warn_1(
                 &format!("the download could not be stored ({why}); fetching it into memory").into(),
             );
@@ -70,7 +70,7 @@ async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, Load
 enum Stored {
     /// The stored body, read back as a disk-backed blob.
     Blob(Blob),
-    /// The body arrived whole, but storage refused it.
+    /// Storage refused the body (quota, private window); the download stopped there.
     Refused(String),
 }
 
@@ -96,19 +96,24 @@ async fn open(url: &str, init: &web_sys::RequestInit) -> Result<(ReadableStream,
     Ok((body, total))
 }
 
+/// Why a download the browser will not store cannot be held in memory instead.
+fn not_storable(bytes: u64) -> LoadError {
+    format!(
+        "this browser refused to store the download, and at {:.2} GB or more it is too large to hold in memory; allow this site to store data (or leave private browsing), or pick a smaller model",
+        bytes as f64 / 1e9
+    )
+    .into()
+}
+
 async fn fetch_to_memory(url: &str, init: &web_sys::RequestInit) -> Result<Blob, LoadError> {
     let (body, total) = open(url, init).await?;
     // Without storage the whole file would sit in memory, beside the weights read from it.
     if let Some(t) = total.filter(|&t| t > RESIDENT_MAX_BYTES) {
         crate::loader::abort_download();
-        return Err(format!(
-            "this browser refused to store the download, and at {:.2} GB it is too large to hold in memory; allow this site to store data (or leave private browsing), or pick a smaller model",
-            t as f64 / 1e9
-        )
-        .into());
+        return Err(not_storable(t));
     }
     let chunks = js_sys::Array::new();
-    count(&body, total, |chunk| {
+    count(&body, total, RESIDENT_MAX_BYTES, |chunk| {
         chunks.push(chunk);
     })
     .await?;
@@ -120,7 +125,7 @@ async fn fetch_to_store(cache: &Cache, url: &str, init: &web_sys::RequestInit) -
     // The store pulls the body through a counter (progress and the size checks). Teeing it instead
     // let the counted branch run ahead of the disk and queue the rest in memory: 3.8 GB for a
     // 4.5 GB file from a fast server. Pulling keeps the download at the store's pace.
-    let counted = Counted::new(body, total)?;
+    let counted = Counted::new(body, total, MAX_MODEL_BYTES)?;
     let stored = Response::new_with_opt_readable_stream(Some(&counted.stream)).map_err(js_error)?;
     let put = JsFuture::from(cache.put_with_str(url, &stored)).await;
     counted.outcome()?;
@@ -137,15 +142,21 @@ async fn fetch_to_store(cache: &Cache, url: &str, init: &web_sys::RequestInit) -
 struct Counted {
     stream: ReadableStream,
     tally: Rc<RefCell<Tally>>,
-    // The stream calls this while it lives; dropped with it.
+    // The stream calls these while it lives; dropped with it.
     _pull: Closure<dyn FnMut(JsValue) -> js_sys::Promise>,
+    _cancel: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Counted {
-    fn new(body: ReadableStream, total: Option<u64>) -> Result<Self, LoadError> {
+    fn new(body: ReadableStream, total: Option<u64>, limit: u64) -> Result<Self, LoadError> {
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let tally = Rc::new(RefCell::new(Tally::new(total)));
+        let tally = Rc::new(RefCell::new(Tally::new(total, limit)));
         let counter = tally.clone();
+        // When the store gives up (quota), the network read stops too.
+        let body_reader = reader.clone();
+        let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
+            let _ = body_reader.cancel();
+        });
         let pull = Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(move |controller: JsValue| {
             let controller: web_sys::ReadableStreamDefaultController = controller.unchecked_into();
             let (reader, tally) = (reader.clone(), counter.clone());
@@ -161,9 +172,9 @@ impl Counted {
                     Ok(Some(value)) => controller.enqueue_with_chunk(&value)?,
                     Ok(None) => controller.close()?,
                     Err(e) => {
+                        tally.borrow_mut().error.get_or_insert(e);
                         let _ = reader.cancel();
                         controller.error_with_e(&JsValue::from_str("the download failed"));
-                        tally.borrow_mut().error.get_or_insert(e);
                     }
                 }
                 Ok(JsValue::UNDEFINED)
@@ -171,11 +182,12 @@ impl Counted {
         });
         let source = js_sys::Object::new();
         Reflect::set(&source, &"pull".into(), pull.as_ref()).map_err(js_error)?;
+        Reflect::set(&source, &"cancel".into(), cancel.as_ref()).map_err(js_error)?;
         // Pull one chunk only when the store asks: nothing queues ahead of the disk.
         let strategy = web_sys::QueuingStrategy::new();
         strategy.set_high_water_mark(0.0);
         let stream = ReadableStream::new_with_underlying_source_and_strategy(&source, &strategy).map_err(js_error)?;
-        Ok(Self { stream, tally, _pull: pull })
+        Ok(Self { stream, tally, _pull: pull, _cancel: cancel })
     }
 
     /// Why the body did not arrive whole, once the store has read it.
@@ -191,13 +203,15 @@ impl Counted {
 struct Tally {
     received: u64,
     total: Option<u64>,
+    /// Bytes past which the body is refused.
+    limit: u64,
     last_report: f64,
     error: Option<LoadError>,
 }
 
 impl Tally {
-    fn new(total: Option<u64>) -> Self {
-        Self { received: 0, total, last_report: 0.0, error: None }
+    fn new(total: Option<u64>, limit: u64) -> Self {
+        Self { received: 0, total, limit, last_report: 0.0, error: None }
     }
 
     /// The bytes of a reader's `{done, value}` result, none at the end.
@@ -211,9 +225,13 @@ impl Tally {
     /// Counts a chunk; refuses the body once it is too large.
     fn add(&mut self, bytes: u64) -> Result<(), LoadError> {
         self.received += bytes;
-        if self.received > MAX_MODEL_BYTES {
+        if self.received > self.limit {
             crate::loader::abort_download();
-            return Err(too_large(self.received).into());
+            return Err(if self.limit < MAX_MODEL_BYTES {
+                not_storable(self.received)
+            } else {
+                too_large(self.received).into()
+            });
         }
         let now = now_seconds();
         if now - self.last_report > 0.1 {
@@ -235,9 +253,14 @@ impl Tally {
 
 /// Reads a body to its end, reporting progress and refusing it once it is too large or when it
 /// ends short of its announced length. `each` sees every chunk.
-async fn count(body: &ReadableStream, total: Option<u64>, mut each: impl FnMut(&Uint8Array)) -> Result<u64, LoadError> {
+async fn count(
+    body: &ReadableStream,
+    total: Option<u64>,
+    limit: u64,
+    mut each: impl FnMut(&Uint8Array),
+) -> Result<u64, LoadError> {
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut tally = Tally::new(total);
+    let mut tally = Tally::new(total, limit);
     while let Some(value) = Tally::chunk(&JsFuture::from(reader.read()).await.map_err(interrupted)?)? {
         each(&value);
         tally.add(value.length() as u64)?;

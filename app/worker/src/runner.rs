@@ -25,17 +25,19 @@ pub fn configure_residence(limit: Option<u64>) {
     RESIDENT_LIMIT.with(|l| l.set(limit));
 }
 
-/// The largest file held whole in memory: `RESIDENT_MAX_BYTES`, or a quarter of the device's memory
-/// where the browser tells it (`navigator.deviceMemory`, GB) and that is less.
+/// The largest file held whole in memory: `RESIDENT_MAX_BYTES`, or a third of the device's memory
+/// where the browser tells it (`navigator.deviceMemory`, GB, which browsers cap at 8) and that is
+/// less. A link's `resident_limit` can only lower it: a larger file held whole would not fit.
 fn resident_limit() -> u64 {
+    let max = loupe_lens::protocol::RESIDENT_MAX_BYTES;
     if let Some(limit) = RESIDENT_LIMIT.with(|l| l.get()) {
-        return limit;
+        return limit.min(max);
     }
     let device = js_sys::Reflect::get(&crate::transport::scope().navigator(), &"deviceMemory".into())
         .ok()
         .and_then(|v| v.as_f64());
-    let quarter = device.map(|gb| (gb * 1e9 / 4.0) as u64).unwrap_or(u64::MAX);
-    loupe_lens::protocol::RESIDENT_MAX_BYTES.min(quarter)
+    let third = device.map(|gb| (gb * 1e9 / 3.0) as u64).unwrap_or(u64::MAX);
+    max.min(third)
 }
 
 pub fn cancel() {
@@ -230,7 +232,7 @@ async fn run_steps(engine: &mut Engine, run: RunId, q: &Question) -> Result<(), 
     checkpoint().await?;
 
     // A streamed model cannot answer (`STREAMED_GENERATION`); the page says so beside the field.
-    if q.answer_tokens > 0 && !engine.info().streamed {
+    if q.answer_tokens > 0 && !engine.model.streamed() {
         answer(engine, run, q, &mut sequence).await?;
         post(&Event::Sequence { run, sequence: sequence.clone() });
     }

@@ -72,7 +72,7 @@ impl Gemma {
     pub fn load(g: &GgufFile, h: Hyper, embed: Embedding, variant: Variant, residence: &Residence) -> Result<Self> {
         let key = |k: &str| format!("{}.{k}", variant.arch);
         let window = g.opt_usize(&key("attention.sliding_window"))?.unwrap_or(h.context).max(1);
-        let positive_real = |k: &str, default: f32| -> Result<f32> {
+        let at_least_one = |k: &str, default: f32| -> Result<f32> {
             match g.opt_f32(&key(k))? {
                 None => Ok(default),
                 Some(v) if v.is_finite() && v >= 1.0 => Ok(v),
@@ -80,9 +80,9 @@ impl Gemma {
             }
         };
         let local_base =
-            if variant.local_rope_base { positive_real("rope.local.freq_base", LOCAL_ROPE_BASE)? } else { h.rope_base };
+            if variant.local_rope_base { at_least_one("rope.local.freq_base", LOCAL_ROPE_BASE)? } else { h.rope_base };
         let attn_softcap =
-            if variant.attn_softcap { Some(positive_real("attn_logit_softcapping", 50.0)? as f64) } else { None };
+            if variant.attn_softcap { Some(at_least_one("attn_logit_softcapping", 50.0)? as f64) } else { None };
         let global_rotary = Rotary::new(h.rope_dims, h.rope_base, RopeStyle::Halves, None, h.rope_scale)?;
         let local_rotary = Rotary::new(h.rope_dims, local_base, RopeStyle::Halves, None, 1.0)?;
         let blocks = Layers::load(g, &h, residence, Box::new(move |g, h, i| load_block(g, h, variant, i)))?;

@@ -113,7 +113,7 @@ impl Linear {
                 let mut dims = x.dims().to_vec();
                 *dims.last_mut().expect("a linear layer's input has a last dimension") = out;
                 let flat = x.reshape((rows, inner))?;
-                let step = (EXACT_TILE_FLOATS / inner).max(16) / 16 * 16;
+                let step = (EXACT_TILE_FLOATS / inner).max(16);
                 let mut parts = (0..out)
                     .step_by(step)
                     .map(|first| {
@@ -176,11 +176,14 @@ pub struct Rotary {
 
 /// LongRoPE (Phi-3 128k, Phi-3.5, Phi-4-mini): sequences longer than the original context use
 /// other frequency divisors, and cos and sin are scaled (transformers' `attention_factor`).
-pub struct LongRope {
+/// The set of factors is chosen per call by its last position, as transformers does (llama.cpp
+/// chooses once from the context size), so an answer that crosses the original context rotates
+/// its new keys with the long factors beside cached keys rotated with the short ones.
+struct LongRope {
     /// `[1, dims / 2]`, for calls whose last position is past `original_context`.
-    pub inv_freq: Tensor,
-    pub original_context: usize,
-    pub magnitude: f32,
+    inv_freq: Tensor,
+    original_context: usize,
+    magnitude: f32,
 }
 
 impl Rotary {

@@ -107,7 +107,7 @@ impl Model {
     /// Keeps the final norm and the (un)embedding in memory and reads each block from `file` when
     /// a forward pass reaches it: the lens of a model larger than memory, without generation.
     pub fn load_streamed(file: Rc<GgufFile<'static>>) -> Result<Self> {
-        Self::load_as(&file.clone(), &Residence::Streamed(file))
+        Self::load_as(&file, &Residence::Streamed(file.clone()))
     }
 
     fn load_as(g: &GgufFile, residence: &Residence) -> Result<Self> {
@@ -203,7 +203,9 @@ impl Model {
         let (embed, unembedding) = match (g.has_tensor("output.weight"), residence) {
             // Streamed with a separate unembedding: embedding rows are read from the file as needed.
             (true, Residence::Streamed(file)) => {
-                g.tensor_rows(embed_name, 0..1)?; // fails now, not mid-figure, if it cannot be read
+                // Fails now, not mid-figure, if the table cannot be read.
+                g.tensor_rows(embed_name, 0..1)?;
+                g.tensor_rows(embed_name, vocab - 1..vocab)?;
                 let embed = Embedding::File { file: file.clone(), name: embed_name.into(), vocab };
                 (embed, QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) })
             }
