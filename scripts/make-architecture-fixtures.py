@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import gguf
 from gguf import GGMLQuantizationType as Q
+from hooked_lens import sublayer_lens
 from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig,
                           LlamaConfig, LlamaForCausalLM,
                           Phi3Config, Phi3ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
@@ -235,40 +236,6 @@ def write_gguf(case, model, cfg, path):
     w.close()
 
 
-def mid_point(layer):
-    """The module whose input is the residual stream after the block's attention."""
-    return getattr(layer, "pre_feedforward_layernorm", None) or layer.post_attention_layernorm
-
-
-@torch.no_grad()
-def lens(model, ids):
-    inner, rows = model.model, []
-    hooks = [inner.layers[0].register_forward_pre_hook(
-        lambda m, args, kw: rows.append(("0", (args[0] if args else kw["hidden_states"])[0].clone())), with_kwargs=True)]
-    for i, layer in enumerate(inner.layers):
-        hooks.append(mid_point(layer).register_forward_pre_hook(lambda m, args, i=i: rows.append((f"{i + 1}a", args[0][0].clone()))))
-        hooks.append(layer.register_forward_hook(
-            lambda m, args, out, i=i: rows.append((f"{i + 1}m", (out[0] if isinstance(out, tuple) else out)[0].clone()))))
-    logits = model(torch.tensor([ids])).logits[0]
-    for h in hooks:
-        h.remove()
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    entropy, top_ids, top_probs = [], [], []
-    for _, h in rows:
-        z = model.lm_head(inner.norm(h))
-        if cap:
-            z = torch.tanh(z / cap) * cap
-        logp = torch.log_softmax(z.float(), dim=-1)
-        entropy.append((-(logp.exp() * logp).sum(-1)).tolist())
-        p, i = logp.exp().topk(5, dim=-1)
-        top_ids.append(i.tolist())
-        top_probs.append(p.tolist())
-    last = model.lm_head(inner.norm(rows[-1][1]))
-    if cap:
-        last = torch.tanh(last / cap) * cap
-    return [n for n, _ in rows], entropy, top_ids, top_probs, (last - logits).abs().max().item(), logits
-
-
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for seed, (case, (cls, cfg)) in enumerate(CASES.items()):
@@ -288,7 +255,7 @@ def main():
         path = OUT / f"{case}.gguf"
         write_gguf(case, model, cfg, path)
         ids = torch.randint(0, 256, (POSITIONS,), generator=torch.Generator().manual_seed(100 + seed)).tolist()
-        labels, entropy, top_ids, top_probs, maxdiff, logits = lens(model, ids)
+        labels, entropy, top_ids, top_probs, maxdiff, logits = sublayer_lens(model, ids, "0")
         assert maxdiff < 1e-4, (case, maxdiff)
         try:
             # What transformers' GGUF reader does not take from the file: llama3 rope scaling (it

@@ -6,9 +6,7 @@ lm_head(final_norm(h)) (with final soft-capping where a model has it), as the bl
 in app/lens/tests/fixtures/reference are. Writes app/lens/tests/fixtures/sublayer/<reference name>.json
 with the reference files' keys (ids, n_rows, entropy, top_ids, top_probs).
 
-The "after attention" point is where transformers has it: the input of `post_attention_layernorm`
-(llama, qwen2) or of `pre_feedforward_layernorm` (gemma3, whose attention output passes its own
-post-attention norm before the residual add).
+The hooks and the decoding are `hooked_lens.py`'s, shared with make-architecture-fixtures.py.
 
 Needs `pip install torch transformers gguf` (a virtualenv; not part of the README's commands).
 Run after scripts/fetch-models.sh:  python3 scripts/make-sublayer-fixtures.py
@@ -17,6 +15,8 @@ import json, pathlib
 
 import torch
 from transformers import AutoModelForCausalLM
+
+from hooked_lens import sublayer_lens
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "app/lens/tests/fixtures/reference"
@@ -28,42 +28,6 @@ CASES = {
 }
 
 
-def mid_point(layer):
-    """The module whose input is the residual stream after the block's attention."""
-    return getattr(layer, "pre_feedforward_layernorm", None) or layer.post_attention_layernorm
-
-
-@torch.no_grad()
-def sublayer_lens(model, ids):
-    inner = model.model
-    rows = []
-    hooks = [inner.layers[0].register_forward_pre_hook(lambda m, args, kw: rows.append(("emb", (args[0] if args else kw["hidden_states"])[0].clone())), with_kwargs=True)]
-    for i, layer in enumerate(inner.layers):
-        hooks.append(mid_point(layer).register_forward_pre_hook(lambda m, args, i=i: rows.append((f"{i + 1}a", args[0][0].clone()))))
-        hooks.append(layer.register_forward_hook(lambda m, args, out, i=i: rows.append((f"{i + 1}m", (out[0] if isinstance(out, tuple) else out)[0].clone()))))
-    logits = model(torch.tensor([ids])).logits[0]
-    for h in hooks:
-        h.remove()
-    assert len(rows) == 2 * len(inner.layers) + 1, [name for name, _ in rows]
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    entropy, top_ids, top_probs = [], [], []
-    for name, h in rows:
-        z = model.lm_head(inner.norm(h))
-        if cap:
-            z = torch.tanh(z / cap) * cap
-        logp = torch.log_softmax(z.float(), dim=-1)
-        entropy.append((-(logp.exp() * logp).sum(-1)).tolist())
-        p, i = logp.exp().topk(5, dim=-1)
-        top_ids.append(i.tolist())
-        top_probs.append(p.tolist())
-    # The last row is the model's own output.
-    last = model.lm_head(inner.norm(rows[-1][1]))
-    if cap:
-        last = torch.tanh(last / cap) * cap
-    maxdiff = (last - logits).abs().max().item()
-    return [name for name, _ in rows], entropy, top_ids, top_probs, maxdiff
-
-
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for file, names in CASES.items():
@@ -71,7 +35,7 @@ def main():
         model.eval()
         for name in names:
             ref = json.loads((REFERENCE / f"{name}.json").read_text())
-            labels, entropy, top_ids, top_probs, maxdiff = sublayer_lens(model, ref["ids"])
+            labels, entropy, top_ids, top_probs, maxdiff, _ = sublayer_lens(model, ref["ids"], "emb")
             out = {
                 "model": file,
                 "prompt": ref["prompt"],
