@@ -39,8 +39,14 @@ async function storeBundledModels() {
     try {
       const response = await fetch(url);
       if (!response.ok) continue;
-      const body = await response.arrayBuffer();
-      const headers = { "content-type": "application/octet-stream", "x-loupe-bytes": String(body.byteLength) };
+      // The body streams from the network into the store when its size is announced: reading it
+      // into an ArrayBuffer held the whole model in this worker's memory, the largest spike of a
+      // page's first load. Only a host that hides the size (compressed, chunked) needs the buffer.
+      const announced = Number(response.headers.get("content-length"));
+      const encoded = (response.headers.get("content-encoding") ?? "identity") !== "identity";
+      const body = announced > 0 && !encoded && response.body ? response.body : await response.arrayBuffer();
+      const bytes = body instanceof ArrayBuffer ? body.byteLength : announced;
+      const headers = { "content-type": "application/octet-stream", "x-loupe-bytes": String(bytes) };
       await store.put(url, new Response(body, { headers }));
     } catch (e) {
       // Offline or storage full: the app still works online; it just is not kept.

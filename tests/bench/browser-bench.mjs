@@ -3,6 +3,7 @@
 // and the longest main-thread stall during the run (long tasks and gaps between animation frames).
 //   node bench/browser-bench.mjs        (after scripts/build-app.sh and cargo build --release -p loupe-cli)
 //   PRECISION=fast LENS_WORKERS=1 node bench/browser-bench.mjs
+//   SIMD=baseline node bench/browser-bench.mjs   (the SIMD128 worker where relaxed SIMD would run)
 //   PYTORCH=/path/to/venv/bin/python node bench/browser-bench.mjs   (adds transformers + PyTorch fp32,
 //       bench/pytorch-bench.py, on the same tokens: the browser/PyTorch ratio of the issue)
 import path from "node:path";
@@ -44,7 +45,10 @@ function native(c) {
 const server = await serve(undefined, { "/bench-models/": path.join(ROOT, "models") });
 const chromium = await browser();
 const page = await chromium.context.newPage();
-await page.goto(LENS_WORKERS === undefined ? server.base : `${server.base}?lens_workers=${LENS_WORKERS}`);
+const params = new URLSearchParams();
+if (LENS_WORKERS !== undefined) params.set("lens_workers", LENS_WORKERS);
+if (process.env.SIMD) params.set("simd", process.env.SIMD);
+await page.goto(`${server.base}?${params}`);
 await page.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout: 300000 });
 await page.selectOption("#precision", PRECISION);
 

@@ -56,7 +56,8 @@ before(async () => {
   // One helper worker even on a 2-core machine, so the vocabulary split is what these tests check.
   await page.goto(`${server.base}?lens_workers=1`);
   await waitForModel(page);
-  assert.match(await page.textContent("#model-info"), /lens threads: 2/);
+  // This Chromium runs relaxed SIMD, so the page picks the relaxed build of the worker.
+  assert.match(await page.textContent("#model-info"), /lens threads: 2 · relaxed SIMD$/);
 });
 
 after(async () => {
@@ -152,6 +153,29 @@ test("the exported JSON matches the native tool's JSON", async () => {
   const pngBytes = fs.readFileSync(await png.path());
   assert.deepEqual([...pngBytes.subarray(1, 4)], [0x50, 0x4e, 0x47]);
   fs.copyFileSync(await png.path(), artifact("australia-export.png"));
+});
+
+test("the SIMD128 build of the worker (for browsers without relaxed SIMD) gives the native tool's numbers too", async () => {
+  const p = await chromium.context.newPage();
+  try {
+    await p.goto(`${server.base}?simd=baseline&lens_workers=1`);
+    await waitForModel(p);
+    assert.match(await p.textContent("#model-info"), /lens threads: 2 · SIMD128$/);
+    await p.fill("#user", QUESTION);
+    await runLens(p);
+    const [download] = await Promise.all([p.waitForEvent("download"), p.click("#export-json")]);
+    const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+    assert.deepEqual(exported.ids, native.ids);
+    for (let r = 0; r < native.n_rows; r++) {
+      for (let q = 0; q < native.ids.length; q++) {
+        assert.ok(Math.abs(exported.entropy[r][q] - native.entropy[r][q]) < 0.01, `entropy (${r}, ${q})`);
+        const [a, b] = native.top_probs[r][q];
+        if (a - b > 1e-3) assert.equal(exported.top_ids[r][q][0], native.top_ids[r][q][0], `top-1 (${r}, ${q})`);
+      }
+    }
+  } finally {
+    await p.close();
+  }
 });
 
 test("token strings are text, never HTML", async () => {

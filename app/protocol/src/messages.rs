@@ -71,6 +71,10 @@ pub struct ModelInfo {
     /// the lens works, answers do not.
     #[serde(default)]
     pub streamed: bool,
+    /// The vector instructions the worker's kernels use: "relaxed SIMD" (fused multiply-add) or
+    /// "SIMD128" in a browser, "native" in the command-line tool.
+    #[serde(default)]
+    pub simd: String,
 }
 
 /// A model kept in the browser's storage.

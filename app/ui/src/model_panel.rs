@@ -73,11 +73,11 @@ pub fn ModelPanel() -> impl IntoView {
             <div class="model-info" id="model-info">
                 {move || match state.model.get() {
                     Some(m) => format!(
-                        "{} · {} · {} layers + embedding · d={} · vocabulary {} · context {} · {} · {} · template: {} · lens threads: {}",
+                        "{} · {} · {} layers + embedding · d={} · vocabulary {} · context {} · {} · {} · template: {} · lens threads: {} · {}",
                         // A preset's own name reads better than the file's `general.name`.
                         presets::find(&state.model_key.get()).map(|p| p.name.to_string()).unwrap_or(m.name), m.architecture, m.n_rows - 1, m.d_model, m.vocab, m.context, megabytes(m.bytes),
                         if m.streamed { "streamed from the file block by block (larger than the tab holds; lens only, no answers)" } else { "in memory" },
-                        m.template, m.lens_threads
+                        m.template, m.lens_threads, m.simd
                     ),
                     None if state.loading.get() => "loading…".to_string(),
                     None => "no model loaded".to_string(),

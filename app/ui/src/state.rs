@@ -74,6 +74,8 @@ pub struct AppState {
     pub(crate) lens_workers: Option<usize>,
     /// Files above this many bytes load streamed (`resident_limit` in the link; a test and expert knob).
     pub(crate) resident_limit: Option<u64>,
+    /// Run the SIMD128 worker even where relaxed SIMD is available (`simd=baseline` in the link).
+    pub(crate) baseline_simd: bool,
     pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
     /// Whether a (re)started worker loads a model as soon as it is up: not after a crash or a
     /// stuck load, which would only repeat it.
@@ -143,6 +145,7 @@ impl AppState {
             autorun: RwSignal::new(link.question.is_some()),
             lens_workers: link.lens_workers,
             resident_limit: link.resident_limit,
+            baseline_simd: link.baseline_simd,
             source: StoredValue::new_local(None),
             load_when_ready: RwSignal::new(true),
             reloads_after_crash: RwSignal::new(0),
@@ -439,7 +442,7 @@ impl AppState {
         });
         // The old worker, if any, is terminated as its handle drops.
         self.worker.set_value(None);
-        match WorkerClient::start(on_event, on_crash) {
+        match WorkerClient::start(on_event, on_crash, self.baseline_simd) {
             Ok(client) => self.worker.set_value(Some(client)),
             Err(e) => self.error.set(Some(e)),
         }

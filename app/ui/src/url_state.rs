@@ -1,6 +1,6 @@
 //! The page URL carries the model and the question, so a link reproduces the view:
 //! `?model=<preset id or GGUF URL>` plus the question's pairs (`loupe_protocol::query`: `chat`,
-//! `system` or `raw`, `track`, `answer`, `precision`, ...) and `lens_workers`. A teacher's link can
+//! `system` or `raw`, `track`, `answer`, `precision`, ...), `lens_workers` and `simd=baseline`. A teacher's link can
 //! also open in presentation mode (`present=1`) and start the guided tour (`tour=1`); a static site
 //! can show a saved figure with `report=<URL of a JSON report>`, without loading any model.
 
@@ -19,6 +19,8 @@ pub struct Link {
     pub lens_workers: Option<usize>,
     /// Bytes above which a model loads streamed (`resident_limit`); absent = automatic.
     pub resident_limit: Option<u64>,
+    /// The SIMD128 worker even where relaxed SIMD runs (`simd=baseline`; tests and comparisons).
+    pub baseline_simd: bool,
     /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, or `pin_raw`).
     pub pinned: Option<Prompt>,
     /// Open in presentation mode.
@@ -57,6 +59,7 @@ pub fn read() -> Link {
         question,
         lens_workers,
         resident_limit,
+        baseline_simd: get("simd").is_some_and(|v| v == "baseline"),
         pinned,
         present: flag("present"),
         tour: flag("tour"),

@@ -54,9 +54,8 @@ struct Helper {
 
 impl Helper {
     fn spawn() -> Result<Helper, String> {
-        let url = scope().location().href();
-        let loader = url.rsplit_once('/').map(|(dir, _)| format!("{dir}/loupe-worker_loader.js")).unwrap_or_default();
-        let worker = web_sys::Worker::new(&loader).map_err(|e| format!("{e:?}"))?;
+        // This worker's own script, so a helper runs the same build (relaxed or SIMD128).
+        let worker = web_sys::Worker::new(&scope().location().href()).map_err(|e| format!("{e:?}"))?;
         let inbox: Rc<RefCell<VecDeque<Result<String, String>>>> = Rc::default();
         let wake: Rc<RefCell<Option<js_sys::Function>>> = Rc::default();
         let deliver = {

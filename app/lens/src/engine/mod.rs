@@ -72,6 +72,7 @@ impl Engine {
             template: self.template_source(&TemplateChoice::FromFile).map(|(name, _)| name).unwrap_or_default(),
             lens_threads: 1,
             streamed: self.model.streamed(),
+            simd: crate::lens::SIMD.into(),
             ..Default::default()
         }
     }

@@ -15,6 +15,7 @@ const CELL_BLOCK: usize = 128;
 
 /// `z` `[cells, width]` from `x` `[cells, d]` and `w` `[width, d]`. Any `d`: the lens's is a
 /// multiple of 4, attention's key counts need not be (the last `d % 4` terms are added one by one).
+#[cfg_attr(all(target_arch = "wasm32", feature = "relaxed"), target_feature(enable = "relaxed-simd"))]
 pub fn tile_logits(x: &[f32], w: &[f32], cells: usize, width: usize, d: usize, z: &mut [f32]) {
     // The micro-kernel reads by pointer, so every bound is checked here, once.
     assert!(x.len() >= cells * d && w.len() >= width * d && z.len() >= cells * width);
@@ -41,7 +42,8 @@ pub fn tile_logits(x: &[f32], w: &[f32], cells: usize, width: usize, d: usize, z
 }
 
 /// Outputs for cells `c..c + R` and rows `j..j + C` (within the bounds `tile_logits` checked).
-#[inline(always)]
+#[cfg_attr(not(all(target_arch = "wasm32", feature = "relaxed")), inline(always))]
+#[cfg_attr(all(target_arch = "wasm32", feature = "relaxed"), inline, target_feature(enable = "relaxed-simd"))]
 fn micro<const R: usize, const C: usize>(
     x: &[f32],
     w: &[f32],

@@ -20,6 +20,15 @@ pub mod wire;
 
 pub use partial::LensPartial;
 
+/// The vector instructions the wasm kernels were built with, for the model info line.
+pub const SIMD: &str = if cfg!(all(target_arch = "wasm32", feature = "relaxed")) {
+    "relaxed SIMD"
+} else if cfg!(target_arch = "wasm32") {
+    "SIMD128"
+} else {
+    "native"
+};
+
 use crate::error::{LensError, Result};
 use crate::model::layers::dequantize_rows;
 use crate::model::Model;

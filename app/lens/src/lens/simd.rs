@@ -1,5 +1,9 @@
 //! Four f32 lanes: SIMD128 in wasm32, a plain array elsewhere (which the native compiler vectorizes
 //! on its own), so the kernels above are written once and tested natively.
+//!
+//! With the `relaxed` feature (the worker's relaxed-SIMD twin), `madd` is `f32x4.relaxed_madd`, which
+//! engines compile to one fused multiply-add where the CPU has FMA. Every function that inlines it
+//! must carry the same `target_feature` (see `gemm.rs`), or LLVM calls it instead of inlining it.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
@@ -22,9 +26,18 @@ mod lanes {
         V4(f32x4_splat(0.0))
     }
 
+    #[cfg(not(feature = "relaxed"))]
     #[inline(always)]
     pub fn madd(acc: V4, a: V4, b: V4) -> V4 {
         V4(f32x4_add(acc.0, f32x4_mul(a.0, b.0)))
+    }
+
+    /// a·b + acc, fused or not as the engine chooses (both round within an ulp of the exact sum).
+    #[cfg(feature = "relaxed")]
+    #[inline]
+    #[target_feature(enable = "relaxed-simd")]
+    pub fn madd(acc: V4, a: V4, b: V4) -> V4 {
+        V4(f32x4_relaxed_madd(a.0, b.0, acc.0))
     }
 
     #[inline(always)]

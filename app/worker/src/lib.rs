@@ -1,8 +1,12 @@
-//! `loupe-worker`: Loupe's Web Worker. It moves messages and bytes: `Request`s arrive as JSON
+//! Loupe's Web Worker. It moves messages and bytes: `Request`s arrive as JSON
 //! (`transport.rs`), the model arrives as a URL (downloaded and kept in Cache Storage by `loader.rs`)
 //! or a dropped `File`; the engine (`loupe_lens::Engine`) does the math in `runner.rs` jobs, and
 //! `Event`s stream back. Long work is cut into steps with a yield to the event loop between them, so
 //! a Cancel is seen within one step. The same program serves as a lens helper (`lens_pool.rs`).
+//!
+//! It is built twice (`src/bin`): `loupe-worker` with SIMD128 kernels, which every browser with
+//! wasm SIMD runs, and `loupe-worker-relaxed` with relaxed SIMD (fused multiply-add), which a
+//! browser without it refuses to compile at all. The page probes for relaxed SIMD and starts one.
 
 mod blob_reader;
 mod download;
@@ -14,7 +18,8 @@ mod transport;
 use loupe_protocol::{Event, Request};
 use wasm_bindgen::prelude::*;
 
-fn main() {
+/// The worker's entry point.
+pub fn start() {
     console_error_panic_hook::set_once();
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
         let data = ev.data();
