@@ -163,6 +163,15 @@ impl<'a> GgufFile<'a> {
         self.content.tensor_infos.get(name).ok_or_else(|| LensError::Corrupt(format!("the tensor `{name}` is missing")))
     }
 
+    /// Where a tensor's bytes start in the file (a helper worker reads its rows from there itself).
+    pub fn tensor_file_offset(&self, name: &str) -> Result<u64> {
+        let info = self.info(name)?;
+        self.content
+            .tensor_data_offset
+            .checked_add(info.offset)
+            .ok_or_else(|| LensError::Corrupt(format!("tensor `{name}`: offset overflows")))
+    }
+
     /// Reads a tensor after checking it has `shape` (outermost first, as candle orders dims).
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<QTensor> {
         let info = self.info(name)?;

@@ -347,7 +347,8 @@ fn tracked_tokens_have_consistent_probability_and_rank() {
 }
 
 /// The lens split by vocabulary (as the browser splits it across workers) and merged equals the
-/// lens in one piece: parts computed on table slices rebuilt from bytes, merged in any order.
+/// lens in one piece: parts computed on table slices read from the file where the engine says they
+/// lie (as a helper worker reads them), merged in any order.
 #[test]
 fn vocabulary_parts_merge_into_the_whole_lens() {
     use loupe_lens::lens::wire::OwnedVocabSlice;
@@ -367,12 +368,15 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     // The cells travel as bytes too, as they do to a helper worker.
     let (header, cells) = job.input.to_wire().unwrap();
     let sent_input = LensInput::from_wire(header, cells).unwrap();
+    // Each slice is read from the file where the engine says it lies, as a helper worker reads it.
+    let file = model_bytes(SMOLLM2);
     let mut parts: Vec<LensPartial> = cuts
         .windows(2)
         .map(|w| {
-            let slice =
-                engine.with_vocab_slice_bytes(w[0]..w[1], |h, bytes| OwnedVocabSlice::from_bytes(&h, bytes)).unwrap();
-            slice.unwrap().compute(&sent_input).unwrap()
+            let (h, offset) = engine.vocab_slice_in_file(w[0]..w[1]).unwrap();
+            let at = offset as usize;
+            let slice = OwnedVocabSlice::from_bytes(&h, &file[at..at + h.byte_len().unwrap()]).unwrap();
+            slice.compute(&sent_input).unwrap()
         })
         .collect();
     parts.reverse();

@@ -1,19 +1,22 @@
 //! The pool of lens helper workers. The model worker starts helpers (this same program), gives each
-//! a slice of the unembedding's vocabulary once per model, and for every row group sends them the
+//! a slice of the unembedding's vocabulary once per model (the model file and where the slice lies
+//! in it: the helper reads the bytes itself), and for every row group sends them the
 //! final-normed cells; each returns its `LensPartial`, and partials merge into the lens. This file
 //! only moves headers and bytes (`loupe_lens::lens::wire` knows what they mean).
 //! Plain workers and messages: no SharedArrayBuffer, so no special headers on the static host.
 //!
 //! Helper side: `handle` answers the coordinator's messages inside a helper.
 
+use crate::blob_reader::BlobReader;
 use crate::transport::scope;
-use js_sys::{Float32Array, Reflect, Uint8Array};
+use js_sys::{Float32Array, Reflect};
 use loupe_lens::lens::wire::{InputHeader, OwnedVocabSlice, SliceHeader};
 use loupe_lens::lens::{LensInput, LensPartial};
 use loupe_lens::{Engine, LensError, LensJob};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -26,8 +29,9 @@ const CANCEL_POLL_MS: i32 = 100;
 /// Coordinator → helper, as JSON in the `helper` field; bytes ride in `bytes`.
 #[derive(Serialize, Deserialize)]
 enum ToHelper {
-    /// `bytes`: the helper's rows of the unembedding.
-    Init(SliceHeader),
+    /// `bytes`: the model file (a `Blob`, shared, not copied); the helper's rows of the unembedding
+    /// start at byte `offset`.
+    Init { header: SliceHeader, offset: u64 },
     /// `bytes`: the final-normed cells of a row group, as f32. `job` numbers the request, so a
     /// reply left over from a cancelled run is never merged into a later one.
     Lens { job: u64, input: InputHeader },
@@ -105,12 +109,17 @@ impl Helper {
         Some(text.and_then(|t| serde_json::from_str(&t).map_err(|e| format!("unreadable helper reply: {e}"))))
     }
 
-    /// Sends `message` with a typed array whose buffer is transferred, not copied.
+    /// Sends `message` with `bytes`: a typed array, whose buffer is transferred, not copied, or a
+    /// `Blob`, which the browser shares.
     fn send(&self, message: &ToHelper, bytes: &JsValue) {
         let m = js_sys::Object::new();
         let _ = Reflect::set(&m, &"helper".into(), &serde_json::to_string(message).unwrap_or_default().into());
         let _ = Reflect::set(&m, &"bytes".into(), bytes);
-        let transfer = Reflect::get(bytes, &"buffer".into()).map(|b| js_sys::Array::of1(&b)).unwrap_or_default();
+        let transfer = Reflect::get(bytes, &"buffer".into())
+            .ok()
+            .filter(|b| b.is_instance_of::<js_sys::ArrayBuffer>())
+            .map(|b| js_sys::Array::of1(&b))
+            .unwrap_or_default();
         let _ = self.worker.post_message_with_transfer(&m, &transfer);
     }
 }
@@ -141,9 +150,10 @@ fn helper_count() -> usize {
     CONFIGURED.with(|c| c.get()).unwrap_or(cores.saturating_sub(1).min(MAX_HELPERS))
 }
 
-/// Starts helpers for a newly loaded model and hands each its vocabulary slice; returns how many
-/// run. Without helpers (few cores, or a failure) the coordinator decodes the whole vocabulary.
-pub async fn start(engine: &Engine) -> usize {
+/// Starts helpers for a newly loaded model (read from `file`) and hands each its vocabulary slice;
+/// returns how many run. Without helpers (few cores, or a failure) the coordinator decodes the
+/// whole vocabulary.
+pub async fn start(engine: &Engine, file: &web_sys::Blob) -> usize {
     HELPERS.with(|h| h.borrow_mut().clear());
     let vocab = engine.vocab_size();
     OWN.with(|o| *o.borrow_mut() = 0..vocab);
@@ -161,13 +171,10 @@ pub async fn start(engine: &Engine) -> usize {
         if !matches!(helper.next(&|| false).await, Some(Ok(_))) {
             break;
         }
-        // The bytes are copied once, into a JS buffer that is then moved (not copied) to the helper.
-        let sent = engine.with_vocab_slice_bytes(helper.vocab.clone(), |header, bytes| {
-            helper.send(&ToHelper::Init(header), &Uint8Array::from(bytes).into())
-        });
-        if sent.is_err() {
-            break;
-        }
+        // The helper reads its rows from the file straight into its own memory: sending them as a
+        // buffer held a JS copy in each worker until garbage collection (100 MiB for Gemma 3).
+        let Ok((header, offset)) = engine.vocab_slice_in_file(helper.vocab.clone()) else { break };
+        helper.send(&ToHelper::Init { header, offset }, file.as_ref());
         match helper.reply(&|| false).await {
             Some(Ok(FromHelper::Initialized)) => started.push(Rc::new(helper)),
             _ => break,
@@ -236,10 +243,15 @@ fn reply(message: &FromHelper) {
 pub fn handle(json: &str, bytes: JsValue) {
     let result = (|| -> Result<FromHelper, String> {
         match serde_json::from_str::<ToHelper>(json).map_err(|e| e.to_string())? {
-            ToHelper::Init(header) => {
-                let bytes = Uint8Array::new(&bytes);
-                let slice = OwnedVocabSlice::filled(&header, bytes.length() as usize, |buf| bytes.copy_to(buf))
-                    .map_err(|e| e.to_string())?;
+            ToHelper::Init { header, offset } => {
+                let mut file = BlobReader::new(bytes.dyn_into::<web_sys::Blob>().map_err(|_| "no model file came")?)?;
+                let len = header.byte_len().map_err(|e| e.to_string())?;
+                let slice = OwnedVocabSlice::filled(&header, len, |buf| {
+                    file.seek(SeekFrom::Start(offset))
+                        .and_then(|_| file.read_exact(buf))
+                        .map_err(|e| LensError::Corrupt(format!("cannot read the vocabulary slice: {e}")))
+                })
+                .map_err(|e| e.to_string())?;
                 SLICE.with(|s| *s.borrow_mut() = Some(slice));
                 Ok(FromHelper::Initialized)
             }

@@ -144,7 +144,7 @@ async fn install(
     let engine = engine.map_err(|e| e.to_string())?;
     LOADED_BYTES.with(|b| b.set(size));
     let base = engine.info();
-    let helpers = crate::lens_pool::start(&engine).await;
+    let helpers = crate::lens_pool::start(&engine, blob).await;
     let info = ModelInfo {
         name: if base.name.is_empty() { name } else { base.name.clone() },
         source,

@@ -150,13 +150,10 @@ impl Engine {
         grid
     }
 
-    /// Rows `range` of the unembedding as bytes (borrowed), for a helper worker's `OwnedVocabSlice`.
-    pub fn with_vocab_slice_bytes<T>(
-        &self,
-        range: Range<usize>,
-        send: impl FnOnce(SliceHeader, &[u8]) -> T,
-    ) -> Result<T> {
-        wire::with_vocab_slice_bytes(&self.model, range, send)
+    /// Rows `range` of the unembedding as a header and their offset in the model file, for a helper
+    /// worker that reads its `OwnedVocabSlice` from the file itself.
+    pub fn vocab_slice_in_file(&self, range: Range<usize>) -> Result<(SliceHeader, u64)> {
+        wire::vocab_slice_in_file(&self.model, range)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The lens split across workers, as plain bytes: a slice of the unembedding's vocabulary (sent
-//! once per model), and the final-normed cells of a row group (sent per group). A worker that holds
+//! The lens split across workers, as plain bytes: a slice of the unembedding's vocabulary (which a
+//! helper reads from the model file once per model, where `vocab_slice_in_file` says it lies), and
+//! the final-normed cells of a row group (sent per group). A worker that holds
 //! a `OwnedVocabSlice` computes the `LensPartial` of its slice; partials merge in the coordinator.
 //! Workers only move these bytes and headers; every tensor detail stays here.
 
@@ -40,17 +41,28 @@ pub struct SliceHeader {
     softcap: Option<f32>,
 }
 
-/// Rows `range` of a model's unembedding, still quantized, as a header and its raw bytes (borrowed
-/// from the table: nothing is copied in wasm memory).
-pub fn with_vocab_slice_bytes<T>(
-    model: &Model,
-    range: Range<usize>,
-    send: impl FnOnce(SliceHeader, &[u8]) -> T,
-) -> Result<T> {
-    let table = &model.unembedding.table;
-    let dtype = DTYPES.iter().position(|&t| t == table.dtype()).unwrap_or(0) as u32;
-    let (first_id, rows, softcap) = (range.start, range.len(), model.final_softcap);
-    crate::quantized::with_rows(table, range, |bytes, d| send(SliceHeader { first_id, rows, d, dtype, softcap }, bytes))
+/// Rows `range` of a model's unembedding as a header and where their bytes lie in the model file,
+/// so a helper worker can read them from the file itself: nothing passes through the coordinator.
+pub fn vocab_slice_in_file(model: &Model, range: Range<usize>) -> Result<(SliceHeader, u64)> {
+    let table = &model.unembedding;
+    let (n, d) = table.table.shape().dims2()?;
+    if range.start > range.end || range.end > n {
+        return Err(LensError::InvalidRequest(format!("rows {range:?} outside a table of {n}")));
+    }
+    let row_bytes = crate::quantized::byte_size(table.table.dtype(), &[1, d])? as u64;
+    let dtype = DTYPES.iter().position(|&t| t == table.table.dtype()).unwrap_or(0) as u32;
+    let header = SliceHeader { first_id: range.start, rows: range.len(), d, dtype, softcap: model.final_softcap };
+    Ok((header, table.file_offset + range.start as u64 * row_bytes))
+}
+
+impl SliceHeader {
+    /// The size of the slice's bytes.
+    pub fn byte_len(&self) -> Result<usize> {
+        let dtype = *DTYPES
+            .get(self.dtype as usize)
+            .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", self.dtype)))?;
+        crate::quantized::byte_size(dtype, &[self.rows, self.d])
+    }
 }
 
 /// A vocabulary slice held by a helper worker.
@@ -62,12 +74,15 @@ pub struct OwnedVocabSlice {
 
 impl OwnedVocabSlice {
     pub fn from_bytes(h: &SliceHeader, bytes: &[u8]) -> Result<Self> {
-        Self::filled(h, bytes.len(), |buf| buf.copy_from_slice(bytes))
+        Self::filled(h, bytes.len(), |buf| {
+            buf.copy_from_slice(bytes);
+            Ok(())
+        })
     }
 
     /// A slice of `len` bytes that `fill` writes straight into its storage (a worker copies them
     /// from the message it received, with no buffer between).
-    pub fn filled(h: &SliceHeader, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<Self> {
+    pub fn filled(h: &SliceHeader, len: usize, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Self> {
         let dtype = *DTYPES
             .get(h.dtype as usize)
             .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", h.dtype)))?;
@@ -78,10 +93,7 @@ impl OwnedVocabSlice {
                 h.rows, h.d
             )));
         }
-        let table = crate::quantized::filled(dtype, &dims, |buf| {
-            fill(buf);
-            Ok(())
-        })?;
+        let table = crate::quantized::filled(dtype, &dims, fill)?;
         Ok(Self { table, first_id: h.first_id, softcap: h.softcap })
     }
 

@@ -26,9 +26,16 @@ pub fn dequantize_rows(table: &QTensor, rows: Range<usize>) -> Result<Tensor> {
 /// A table of vectors looked up by token id, kept quantized (the embedding, the unembedding).
 pub struct QuantizedTable {
     pub table: Arc<QTensor>,
+    /// Where row 0 starts in the model file.
+    pub file_offset: u64,
 }
 
 impl QuantizedTable {
+    /// The table `name`, checked to be `[rows, d]`.
+    pub fn read(g: &GgufFile, name: &str, rows: usize, d: usize) -> Result<Self> {
+        Ok(Self { table: Arc::new(g.tensor(name, &[rows, d])?), file_offset: g.tensor_file_offset(name)? })
+    }
+
     pub fn rows(&self) -> usize {
         self.table.shape().dims()[0]
     }

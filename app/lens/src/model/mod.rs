@@ -13,7 +13,6 @@ use candle_core::Tensor;
 use layers::{Embedding, QuantizedTable, RmsNorm};
 use residence::Residence;
 use std::rc::Rc;
-use std::sync::Arc;
 
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"];
 
@@ -207,18 +206,16 @@ impl Model {
                 g.tensor_rows(embed_name, 0..1)?;
                 g.tensor_rows(embed_name, vocab - 1..vocab)?;
                 let embed = Embedding::File { file: file.clone(), name: embed_name.into(), vocab };
-                (embed, QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) })
+                (embed, QuantizedTable::read(g, "output.weight", vocab, d_model)?)
             }
             (true, Residence::Resident) => {
-                let embed = QuantizedTable { table: Arc::new(g.tensor(embed_name, &[vocab, d_model])?) };
-                (
-                    Embedding::Table(embed),
-                    QuantizedTable { table: Arc::new(g.tensor("output.weight", &[vocab, d_model])?) },
-                )
+                let embed = QuantizedTable::read(g, embed_name, vocab, d_model)?;
+                (Embedding::Table(embed), QuantizedTable::read(g, "output.weight", vocab, d_model)?)
             }
             (false, _) => {
-                let table = Arc::new(g.tensor(embed_name, &[vocab, d_model])?);
-                (Embedding::Table(QuantizedTable { table: table.clone() }), QuantizedTable { table })
+                let tied = QuantizedTable::read(g, embed_name, vocab, d_model)?;
+                let embed = QuantizedTable { table: tied.table.clone(), file_offset: tied.file_offset };
+                (Embedding::Table(embed), tied)
             }
         };
         let final_norm = RmsNorm::load(g, "output_norm", d_model, hyper.eps)?;
