@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { serve, browser, artifact, ROOT, ARTIFACTS, waitForModel } from "./harness.mjs";
+import { withString } from "./gguf.mjs";
 
 const MODEL = path.join(ROOT, "models/SmolLM2-135M-Instruct.Q4_1.gguf");
 const QUESTION = "What is the capital of Australia?";
@@ -204,6 +205,24 @@ test("a corrupt file gives an error message and a following valid run still work
   await page.fill("#user", QUESTION);
   await runLens(page);
   assert.equal(Number(await page.getAttribute("#figure", "data-n-positions")), native.ids.length);
+  const tip = await hoverCell(page, 30, native.ids.length - 1);
+  assert.equal(tip.top1Id, native.top_ids[30][native.ids.length - 1][0]);
+});
+
+test("a file whose chat template exhausts memory kills the worker once; the previous model comes back and runs", async () => {
+  // A well-formed SmolLM2 whose template doubles a string until wasm32's 4 GB run out.
+  const bomb = "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}";
+  const hostile = artifact("template-bomb.gguf");
+  fs.writeFileSync(hostile, withString(fs.readFileSync(MODEL), "tokenizer.chat_template", bomb));
+  await page.setInputFiles("#model-file", hostile);
+  await page.waitForFunction(() => /previous model is back/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  await waitForModel(page);
+  assert.match(await page.textContent("#model-info"), /SmolLM2/);
+  await page.screenshot({ path: artifact("template-bomb.png") });
+  // The message stays, the page is not stuck, and the model it put back gives the native figure.
+  assert.match(await page.textContent("#error"), /previous model is back/);
+  await page.fill("#user", QUESTION);
+  await runLens(page);
   const tip = await hoverCell(page, 30, native.ids.length - 1);
   assert.equal(tip.top1Id, native.top_ids[30][native.ids.length - 1][0]);
 });

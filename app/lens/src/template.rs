@@ -139,18 +139,46 @@ fn render_text(
     let tmpl = env.get_template("chat").map_err(|e| LensError::Template(describe(&e)))?;
     let msgs: Vec<_> =
         messages.iter().map(|m| context! { role => m.role.clone(), content => m.content.clone() }).collect();
-    let text = tmpl
-        .render(context! {
-            messages => msgs,
-            bos_token => bos_token,
-            eos_token => eos_token,
-            add_generation_prompt => add_generation_prompt,
-        })
-        .map_err(|e| LensError::Template(describe(&e)))?;
-    if text.len() > MAX_OUTPUT_BYTES {
-        return Err(LensError::Template("the template produced an implausibly long text".into()));
+    let ctx = context! {
+        messages => msgs,
+        bos_token => bos_token,
+        eos_token => eos_token,
+        add_generation_prompt => add_generation_prompt,
+    };
+    // The output is bounded as it is written: a template that prints gigabytes stops at the limit
+    // instead of holding them first.
+    let mut out = Bounded { text: Vec::new(), overflowed: false };
+    let rendered = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+    match rendered {
+        Ok(_) => {
+            String::from_utf8(out.text).map_err(|_| LensError::Template("the template produced invalid UTF-8".into()))
+        }
+        Err(_) if out.overflowed => {
+            Err(LensError::Template(format!("the template produced more than {MAX_OUTPUT_BYTES} bytes of text")))
+        }
+        Err(e) => Err(LensError::Template(describe(&e))),
     }
-    Ok(text)
+}
+
+/// Rendered text that refuses to grow past `MAX_OUTPUT_BYTES`.
+struct Bounded {
+    text: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.text.len() + buf.len() > MAX_OUTPUT_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("the template's text is too long"));
+        }
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn describe(e: &Error) -> String {

@@ -184,6 +184,8 @@ fn bad_templates_give_template_errors() {
         "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
         "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
         "{{ messages[5].content }}{{ undefined_function() }}",
+        // A gigabyte of output: stopped as it is written, at the output limit.
+        "{% for i in range(1000) %}{{ 'x' * 1000000 }}{% endfor %}",
     ];
     for src in cases {
         match render(src, &msgs, "<s>", "</s>", true) {
@@ -191,6 +193,8 @@ fn bad_templates_give_template_errors() {
             other => panic!("template {src:?} gave {other:?}"),
         }
     }
+    let e = render("{% for i in range(100) %}{{ 'y' * 1000000 }}{% endfor %}", &msgs, "", "", true).unwrap_err();
+    assert!(e.to_string().contains("bytes of text"), "{e}");
     let e = render("{{ raise_exception('System role not supported') }}", &msgs, "", "", true).unwrap_err();
     assert!(e.to_string().contains("System role not supported"));
 

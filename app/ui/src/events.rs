@@ -20,6 +20,11 @@ impl AppState {
             Event::ModelLoaded { info } => {
                 self.loading.set(false);
                 self.progress.set(None);
+                let loaded = self.source.get_value().map(|s| (s, self.model_key.get_untracked()));
+                self.last_loaded.set_value(loaded);
+                if let Some(message) = self.after_restore.try_update_value(Option::take).flatten() {
+                    self.error.set(Some(message));
+                }
                 if info.from_cache {
                     self.notice.set(Some(format!("{} loaded from browser storage", info.name)));
                 }
@@ -92,6 +97,14 @@ impl AppState {
             Event::Error { run, message } if run.is_none() || run == Some(current) => {
                 self.running.set(false);
                 self.pin_then_run.set(false);
+                // A new model that failed to load left the previous one in the worker: it is the
+                // one to reload after a restart.
+                if run.is_none() && self.loading.get_untracked() && self.model.with_untracked(Option::is_some) {
+                    if let Some((source, key)) = self.last_loaded.get_value() {
+                        self.source.set_value(Some(source));
+                        self.model_key.set(key);
+                    }
+                }
                 if run.is_none() {
                     self.loading.set(false);
                     self.progress.set(None);

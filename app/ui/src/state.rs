@@ -32,6 +32,16 @@ pub enum ModelSource {
     File(web_sys::File),
 }
 
+impl ModelSource {
+    fn same_as(&self, other: &ModelSource) -> bool {
+        match (self, other) {
+            (ModelSource::Url { url: a, .. }, ModelSource::Url { url: b, .. }) => a == b,
+            (ModelSource::File(a), ModelSource::File(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct AppState {
     pub model: RwSignal<Option<ModelInfo>>,
@@ -77,6 +87,11 @@ pub struct AppState {
     /// Run the SIMD128 worker even where relaxed SIMD is available (`simd=baseline` in the link).
     pub(crate) baseline_simd: bool,
     pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
+    /// The last model that loaded, and its preset key: put back when a new file kills the worker
+    /// while loading (a file that exhausts memory), so a bad file never costs the user their model.
+    pub(crate) last_loaded: StoredValue<Option<(ModelSource, String)>, LocalStorage>,
+    /// What to say once that model is back (loading clears messages).
+    pub(crate) after_restore: StoredValue<Option<String>>,
     /// Whether a (re)started worker loads a model as soon as it is up: not after a crash or a
     /// stuck load, which would only repeat it.
     pub(crate) load_when_ready: RwSignal<bool>,
@@ -147,6 +162,8 @@ impl AppState {
             resident_limit: link.resident_limit,
             baseline_simd: link.baseline_simd,
             source: StoredValue::new_local(None),
+            last_loaded: StoredValue::new_local(None),
+            after_restore: StoredValue::new(None),
             load_when_ready: RwSignal::new(true),
             reloads_after_crash: RwSignal::new(0),
             worker: StoredValue::new_local(None),
@@ -421,7 +438,21 @@ impl AppState {
         let on_crash: Rc<dyn Fn(String)> = Rc::new(move |detail| {
             state.running.set(false);
             // A file that crashes the worker while loading would crash it again: never retried.
-            if state.loading.get_untracked() {
+            // The model loaded before it, if any, is put back.
+            let previous = state
+                .last_loaded
+                .get_value()
+                .filter(|(prev, _)| state.source.with_value(|now| now.as_ref().is_some_and(|now| !now.same_as(prev))));
+            if let (true, Some((previous, key))) = (state.loading.get_untracked(), previous) {
+                let message = format!(
+                    "the model worker stopped while loading the new model ({detail}), usually because it needs more memory than the browser gives, or its file is hostile. It was not loaded again; the previous model is back."
+                );
+                state.error.set(Some(message.clone()));
+                state.after_restore.set_value(Some(message));
+                state.model_key.set(key);
+                state.source.set_value(Some(previous));
+                state.restart_worker(true);
+            } else if state.loading.get_untracked() {
                 state.error.set(Some(format!(
                     "the model worker stopped while loading this model ({detail}), usually because the browser ran out of memory for it. It was not loaded again; pick a smaller or more quantized file."
                 )));

@@ -56,7 +56,12 @@ impl Engine {
         }
         let file_template = g.opt_string("tokenizer.chat_template")?.map(str::to_owned);
         let name = g.opt_string("general.name")?.unwrap_or("").to_string();
-        Ok(Self { model, tokenizer, file_template, name })
+        let engine = Self { model, tokenizer, file_template, name };
+        // The file's template is rendered once now, so one that exhausts memory (a browser worker
+        // then dies) does so while loading, where the page puts the previous model back, not at
+        // the page's first token preview. A template that merely fails is reported when used.
+        let _ = engine.prepare(&Prompt::Chat { system: None, user: "Hello".into() }, &TemplateChoice::FromFile);
+        Ok(engine)
     }
 
     /// What a front end shows of the model; where it came from is the caller's to fill in.
