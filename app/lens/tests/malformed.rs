@@ -3,6 +3,11 @@
 
 mod common;
 
+// The same tests run in headless Chromium (`scripts/test-wasm.sh`), where `usize` has 32 bits: a
+// size that only overflows there is caught there. Those that read the real models from disk stay native.
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use common::*;
@@ -33,7 +38,8 @@ fn tensor_info_at(bytes: &[u8], name: &str) -> usize {
     at + needle.len()
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn foreign_and_empty_files_are_not_gguf() {
     for bytes in [&b""[..], b"GG", b"GGML\x03\x00\x00\x00", b"PK\x03\x04 a zip file", b"<html>not a model</html>"] {
         let e = load_err(bytes);
@@ -44,6 +50,7 @@ fn foreign_and_empty_files_are_not_gguf() {
     assert!(e.to_string().contains("GGUF"), "{e}");
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn truncated_real_model_fails_cleanly_at_every_cut() {
     let full = model_bytes(SMOLLM2);
@@ -53,7 +60,8 @@ fn truncated_real_model_fails_cleanly_at_every_cut() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn absurd_counts_and_huge_strings_are_refused() {
     let cases = [
         header(3, u64::MAX, 0, &[]),
@@ -80,7 +88,8 @@ fn absurd_counts_and_huge_strings_are_refused() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn absurd_tensor_shapes_and_unknown_types_are_refused() {
     let good = TinyGguf::byte_level(64).bytes();
     Engine::load(&good).unwrap();
@@ -90,6 +99,14 @@ fn absurd_tensor_shapes_and_unknown_types_are_refused() {
     let at = tensor_info_at(&bytes, "blk.0.attn_q.weight");
     bytes[at + 4..at + 12].copy_from_slice(&(1u64 << 40).to_le_bytes());
     bytes[at + 12..at + 20].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let e = load_err(&bytes);
+    assert!(e.to_string().contains("blk.0.attn_q.weight"), "{e}");
+
+    // A weight of 2^16 × (2^16 + 64) elements: past 2^32, so its count wraps a 32-bit usize.
+    let mut bytes = good.clone();
+    let at = tensor_info_at(&bytes, "blk.0.attn_q.weight");
+    bytes[at + 4..at + 12].copy_from_slice(&(1u64 << 16).to_le_bytes());
+    bytes[at + 12..at + 20].copy_from_slice(&((1u64 << 16) + 64).to_le_bytes());
     let e = load_err(&bytes);
     assert!(e.to_string().contains("blk.0.attn_q.weight"), "{e}");
 
@@ -114,7 +131,8 @@ fn absurd_tensor_shapes_and_unknown_types_are_refused() {
     assert!(e.to_string().contains("blk.0.ffn_down.weight"), "{e}");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn unsupported_architecture_and_tokenizer_are_named() {
     let mut g = TinyGguf::byte_level(64);
     g.set("general.architecture", Value::String("mamba".into()));
@@ -139,7 +157,8 @@ fn unsupported_architecture_and_tokenizer_are_named() {
     assert!(matches!(load_err(&g.bytes()), LensError::Tokenizer(_) | LensError::Corrupt(_)));
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn bad_hyper_parameters_are_refused() {
     for (key, value) in [
         ("llama.attention.head_count", Value::U32(0)),
@@ -173,7 +192,8 @@ fn bad_hyper_parameters_are_refused() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn bad_templates_give_template_errors() {
     let msgs = [ChatMessage::new("user", "hi")];
     let cases = [
@@ -210,7 +230,8 @@ fn bad_templates_give_template_errors() {
     assert!(e.to_string().contains("chatml"), "{e}");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn python_string_methods_work_in_templates() {
     let msgs = [ChatMessage::new("system", "  Be brief.  "), ChatMessage::new("user", "Hi")];
     let src = "{% for m in messages %}{{ m['role'].upper() }}:{{ m['content'].strip() }}|{% if m.content.startswith('Hi') %}starts{% endif %}\n{% endfor %}{{ bos_token }}";
@@ -223,7 +244,8 @@ fn python_string_methods_work_in_templates() {
 }
 
 /// Random byte corruption anywhere in a small model: loading and running either works or errs.
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn random_corruption_never_panics() {
     let good = TinyGguf::byte_level(64).bytes();
     let header_len = tensor_info_at(&good, "blk.0.ffn_down.weight") + 64;
@@ -268,6 +290,7 @@ fn random_corruption_never_panics() {
 /// Writes the fuzzers' seed corpus (`app/lens/fuzz/corpus`, committed): a tiny valid model, the
 /// built-in templates and the test models' own, and some varied text. Run by hand after changing
 /// what the seeds should cover: `cargo test -p loupe-lens --test malformed -- --ignored`.
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 #[ignore]
 fn write_fuzz_seed_corpus() {
@@ -300,7 +323,8 @@ fn write_fuzz_seed_corpus() {
 
 /// A model whose numbers break (a NaN weight) gives NaN cells, carried as such through JSON, never
 /// the entropy 0 of certainty; and it cannot answer, rather than answering token 0.
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn broken_numbers_show_as_not_a_number() {
     let mut g = TinyGguf::byte_level(64);
     let nan = candle_core::Tensor::full(f32::NAN, D, &candle_core::Device::Cpu).unwrap();
