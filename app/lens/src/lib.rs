@@ -15,6 +15,6 @@ pub mod tokenizer;
 
 pub use engine::{lens_plan, Answer, Engine, LensJob, LensPart};
 pub use error::{LensError, Result};
-pub use lens::LensOptions;
+pub use lens::{LensOptions, Product};
 pub use loupe_protocol as protocol;
 pub use loupe_protocol::{Precision, Prompt, Question, Sampling, Sequence, TemplateChoice};

@@ -127,7 +127,7 @@ fn long_prompts_run_and_stream_consistently() {
     let p = engine.prepare(&Prompt::Raw { raw: text }, &TemplateChoice::FromFile).unwrap();
     assert!(p.ids.len() > 3000, "{} tokens", p.ids.len());
     let rows = engine.forward(&p.ids, Precision::Exact).unwrap();
-    let opts = LensOptions { top_k: 3, track: vec![p.ids[5]] };
+    let opts = LensOptions { top_k: 3, track: vec![p.ids[5]], ..Default::default() };
     let whole = engine.lens(&rows, &opts, &|| false).unwrap();
     assert_eq!(whole.n_positions, p.ids.len());
     let n = p.ids.len();

@@ -332,7 +332,7 @@ fn broken_numbers_show_as_not_a_number() {
     let mut engine = Engine::load(&g.bytes()).unwrap();
     let ids = engine.prepare(&Prompt::Raw { raw: "hello".into() }, &TemplateChoice::FromFile).unwrap().ids;
     let rows = engine.forward(&ids, Precision::Exact).unwrap();
-    let opts = LensOptions { top_k: 3, track: vec![ids[0]] };
+    let opts = LensOptions { top_k: 3, track: vec![ids[0]], ..Default::default() };
     let grid = engine.lens(&rows, &opts, &|| false).unwrap();
     assert!(grid.entropy.iter().flatten().all(|h| h.is_nan()), "{:?}", grid.entropy);
     let back: loupe_lens::protocol::LensGrid = serde_json::from_str(&serde_json::to_string(&grid).unwrap()).unwrap();

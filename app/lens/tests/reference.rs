@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use loupe_lens::generate::argmax;
 use loupe_lens::protocol::LensGrid;
-use loupe_lens::{Engine, LensOptions, LensPart, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensOptions, LensPart, Precision, Product, Prompt, TemplateChoice};
 use serde_json::Value;
 
 struct Reference {
@@ -89,6 +89,10 @@ fn assert_exact(what: &str, r: &Reference, g: &LensGrid) {
     assert_eq!(agree, compared, "{what}: exact top-1 differs at (row, pos) {flips:?}");
 }
 
+/// Fast precision's lens as the relaxed-SIMD worker takes it: the product in 8-bit integers (natively
+/// the fast lens is the f32 one, which the exact checks cover).
+const FAST: LensOptions = LensOptions { top_k: 5, track: Vec::new(), product: Product::Int8 };
+
 /// Fast precision: median entropy error within 0.05 nats, and at least 97% of the top-1s the same
 /// where the reference's top-2 are more than 0.02 apart.
 fn assert_fast(what: &str, r: &Reference, g: &LensGrid) {
@@ -139,7 +143,7 @@ fn check_model(model: &str, references: &[&str]) {
         }
 
         let rows = engine.forward(&prepared.ids, Precision::Fast).unwrap();
-        let fast = engine.lens(&rows, &opts, &|| false).unwrap();
+        let fast = engine.lens(&rows, &FAST, &|| false).unwrap();
         assert_fast(name, &r, &fast);
     }
 }
@@ -161,7 +165,7 @@ fn check_inside_blocks(model: &str, references: &[&str]) {
         assert_exact(&what, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
 
         let rows = engine.forward_inside_blocks(&prepared.ids, Precision::Fast).unwrap();
-        assert_fast(&what, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
+        assert_fast(&what, &r, &engine.lens(&rows, &FAST, &|| false).unwrap());
     }
 }
 
@@ -183,7 +187,7 @@ fn architectures_match_transformers() {
         // Random weights in 64 dimensions leave many near-ties that 8-bit activations flip (3–5 of
         // ~160 compared cells), so the top-1 bar is lower than real models' 97%.
         let rows = engine.forward_inside_blocks(&ids, Precision::Fast).unwrap();
-        assert_fast_agreeing(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap(), 0.95);
+        assert_fast_agreeing(case, &r, &engine.lens(&rows, &FAST, &|| false).unwrap(), 0.95);
     }
 }
 
@@ -243,7 +247,8 @@ fn last_row_is_what_generation_uses() {
         let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
         let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
         let rows = engine.forward(&ids, precision).unwrap();
-        let grid = engine.lens(&rows, &LensOptions { top_k: 5, track: vec![] }, &|| false).unwrap();
+        let grid =
+            engine.lens(&rows, &LensOptions { top_k: 5, track: vec![], ..Default::default() }, &|| false).unwrap();
         let (last_row, last_pos) = (grid.n_rows - 1, grid.n_positions - 1);
 
         let logits = engine.next_logits(&ids, precision).unwrap();
@@ -321,7 +326,8 @@ fn tracked_tokens_have_consistent_probability_and_rank() {
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into(), "The".into()]).unwrap();
     assert_eq!(engine.tokenizer.piece(track[0]), "ĠCanberra");
     let rows = engine.forward(&ids, Precision::Exact).unwrap();
-    let grid = engine.lens(&rows, &LensOptions { top_k: 10, track: track.clone() }, &|| false).unwrap();
+    let grid =
+        engine.lens(&rows, &LensOptions { top_k: 10, track: track.clone(), ..Default::default() }, &|| false).unwrap();
     let mut checked = 0;
     for t in &grid.tracked {
         for r in 0..grid.n_rows {
@@ -357,7 +363,7 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into()]).unwrap();
-    let opts = LensOptions { top_k: 5, track };
+    let opts = LensOptions { top_k: 5, track, ..Default::default() };
     let rows = engine.forward(&ids, Precision::Exact).unwrap();
     let part = LensPart { rows: 3..9, positions: 0..ids.len() };
     let whole = engine.lens_part(&rows, &part, &opts, &|| false).unwrap();

@@ -20,6 +20,10 @@ pub enum Request {
         /// only); none = decide from `RESIDENT_MAX_BYTES` and the device's memory.
         #[serde(default)]
         resident_limit: Option<u64>,
+        /// Fast precision's lens product, `Some(true)` for 8-bit integers, `Some(false)` for f32;
+        /// none = whichever this machine runs faster (measured when the worker starts).
+        #[serde(default)]
+        fast_int8: Option<bool>,
     },
     /// Load from the browser's model store, else download (with progress) and store.
     LoadUrl {

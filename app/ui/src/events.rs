@@ -120,7 +120,11 @@ impl AppState {
     /// The worker is up: configure it, then load the model of the link, the last source (after a
     /// restart), or the default.
     fn on_ready(&self) {
-        self.send(&Request::Configure { lens_workers: self.lens_workers, resident_limit: self.resident_limit });
+        self.send(&Request::Configure {
+            lens_workers: self.lens_workers,
+            resident_limit: self.resident_limit,
+            fast_int8: self.fast_int8,
+        });
         self.send(&Request::ListCache);
         if !self.load_when_ready.get_untracked() {
             return;

@@ -86,6 +86,8 @@ pub struct AppState {
     pub(crate) resident_limit: Option<u64>,
     /// Run the SIMD128 worker even where relaxed SIMD is available (`simd=baseline` in the link).
     pub(crate) baseline_simd: bool,
+    /// Fast precision's lens product (`fast_lens=int8|f32`); none = measured by the worker.
+    pub(crate) fast_int8: Option<bool>,
     pub(crate) source: StoredValue<Option<ModelSource>, LocalStorage>,
     /// The last model that loaded, and its preset key: put back when a new file kills the worker
     /// while loading (a file that exhausts memory), so a bad file never costs the user their model.
@@ -161,6 +163,7 @@ impl AppState {
             lens_workers: link.lens_workers,
             resident_limit: link.resident_limit,
             baseline_simd: link.baseline_simd,
+            fast_int8: link.fast_int8,
             source: StoredValue::new_local(None),
             last_loaded: StoredValue::new_local(None),
             after_restore: StoredValue::new(None),

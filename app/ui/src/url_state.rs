@@ -1,6 +1,7 @@
 //! The page URL carries the model and the question, so a link reproduces the view:
 //! `?model=<preset id or GGUF URL>` plus the question's pairs (`loupe_protocol::query`: `chat`,
-//! `system` or `raw`, `track`, `answer`, `precision`, ...), `lens_workers` and `simd=baseline`. A teacher's link can
+//! `system` or `raw`, `track`, `answer`, `precision`, ...), `lens_workers`, `simd=baseline` and
+//! `fast_lens=int8|f32`. A teacher's link can
 //! also open in presentation mode (`present=1`) and start the guided tour (`tour=1`); a static site
 //! can show a saved figure with `report=<URL of a JSON report>`, without loading any model.
 
@@ -21,6 +22,9 @@ pub struct Link {
     pub resident_limit: Option<u64>,
     /// The SIMD128 worker even where relaxed SIMD runs (`simd=baseline`; tests and comparisons).
     pub baseline_simd: bool,
+    /// Fast precision's lens product (`fast_lens=int8` or `f32`); absent = whichever this machine
+    /// runs faster.
+    pub fast_int8: Option<bool>,
     /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, or `pin_raw`).
     pub pinned: Option<Prompt>,
     /// Open in presentation mode.
@@ -60,6 +64,15 @@ pub fn read() -> Link {
         lens_workers,
         resident_limit,
         baseline_simd: get("simd").is_some_and(|v| v == "baseline"),
+        fast_int8: match get("fast_lens").as_deref() {
+            Some("int8") => Some(true),
+            Some("f32") => Some(false),
+            Some(other) => {
+                notes.push(format!("fast_lens `{other}` is neither int8 nor f32"));
+                None
+            }
+            None => None,
+        },
         pinned,
         present: flag("present"),
         tour: flag("tour"),

@@ -41,9 +41,10 @@ pub fn start() {
 fn dispatch(request: Request, file: Option<web_sys::File>) {
     match request {
         Request::Cancel => runner::cancel(),
-        Request::Configure { lens_workers, resident_limit } => {
+        Request::Configure { lens_workers, resident_limit, fast_int8 } => {
             lens_pool::configure(lens_workers);
             runner::configure_residence(resident_limit);
+            runner::configure_fast_lens(fast_int8);
         }
         Request::LoadUrl { url, name } => wasm_bindgen_futures::spawn_local(runner::load_url(url, name)),
         Request::LoadFile { name } => match file {

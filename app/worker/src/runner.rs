@@ -17,12 +17,28 @@ thread_local! {
     static LOADED_BYTES: Cell<u64> = const { Cell::new(0) };
     /// Files above this many bytes load streamed (`Request::Configure`); none = automatic.
     static RESIDENT_LIMIT: Cell<Option<u64>> = const { Cell::new(None) };
+    static FAST_INT8: Cell<Option<bool>> = const { Cell::new(None) };
+    static MEASURED_INT8: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
     /// The latest preview asked for while a job ran; answered when it ends.
     static PENDING_PREVIEW: RefCell<Option<Question>> = const { RefCell::new(None) };
 }
 
 pub fn configure_residence(limit: Option<u64>) {
     RESIDENT_LIMIT.with(|l| l.set(limit));
+}
+
+/// Fast precision's lens product as a link asks (`fast_lens`); none = measured.
+pub fn configure_fast_lens(int8: Option<bool>) {
+    FAST_INT8.with(|f| f.set(int8));
+}
+
+/// Whether fast precision's lens multiplies in 8-bit integers: as configured, else whichever this
+/// machine runs faster, measured once per worker (tens of milliseconds).
+fn fast_int8() -> bool {
+    if let Some(chosen) = FAST_INT8.with(|f| f.get()) {
+        return chosen;
+    }
+    MEASURED_INT8.with(|m| *m.get_or_init(|| loupe_lens::lens::int8_is_faster(&now_seconds)))
 }
 
 /// The largest file held whole in memory: `RESIDENT_MAX_BYTES`, or a third of the device's memory
@@ -141,8 +157,10 @@ async fn install(
     }
     let reader = BlobReader::new(blob.clone())?;
     let engine = if streamed { Engine::read_streamed(reader) } else { Engine::read(reader) };
-    let engine = engine.map_err(|e| e.to_string())?;
+    let mut engine = engine.map_err(|e| e.to_string())?;
     LOADED_BYTES.with(|b| b.set(size));
+    let int8 = fast_int8();
+    engine.fast_product = if int8 { loupe_lens::Product::Int8 } else { loupe_lens::Product::F32 };
     let base = engine.info();
     let helpers = crate::lens_pool::start(&engine, blob).await;
     let info = ModelInfo {
@@ -152,6 +170,7 @@ async fn install(
         bytes: size,
         from_cache,
         lens_threads: helpers + 1,
+        simd: if int8 { format!("{} · fast lens in 8-bit integers", base.simd) } else { base.simd.clone() },
         ..base
     };
     ENGINE.with(|e| *e.borrow_mut() = Some(engine));

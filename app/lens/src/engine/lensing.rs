@@ -6,7 +6,7 @@
 use super::Engine;
 use crate::error::{LensError, Result};
 use crate::lens::wire::{self, SliceHeader};
-use crate::lens::{LensInput, LensOptions, LensPartial, VocabSlice};
+use crate::lens::{LensInput, LensOptions, LensPartial, Product, VocabSlice};
 use candle_core::Tensor;
 use loupe_protocol::{LensGrid, Precision, Question};
 use std::ops::Range;
@@ -64,7 +64,11 @@ pub struct LensJob {
 impl Engine {
     /// The kernel's options for a question: its top-k and its tracked strings resolved to tokens.
     pub fn lens_options(&self, question: &Question) -> Result<LensOptions> {
-        Ok(LensOptions { top_k: question.top_k, track: self.resolve_tracked(&question.track)? })
+        Ok(LensOptions {
+            top_k: question.top_k,
+            track: self.resolve_tracked(&question.track)?,
+            product: Product::for_precision(question.precision, self.fast_product),
+        })
     }
 
     /// The residual stream of `ids`: `n_rows` tensors `[T, d]`.

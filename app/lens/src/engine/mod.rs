@@ -22,6 +22,9 @@ pub struct Engine {
     pub file_template: Option<String>,
     /// `general.name`, or empty.
     pub name: String,
+    /// Fast precision's lens product (`Product::for_precision`); f32 unless a front end that
+    /// measured the integer one faster sets it.
+    pub fast_product: crate::lens::Product,
 }
 
 impl Engine {
@@ -56,7 +59,7 @@ impl Engine {
         }
         let file_template = g.opt_string("tokenizer.chat_template")?.map(str::to_owned);
         let name = g.opt_string("general.name")?.unwrap_or("").to_string();
-        let engine = Self { model, tokenizer, file_template, name };
+        let engine = Self { model, tokenizer, file_template, name, fast_product: crate::lens::Product::F32 };
         // The file's template is rendered once now, so one that exhausts memory (a browser worker
         // then dies) does so while loading, where the page puts the previous model back, not at
         // the page's first token preview. A template that merely fails is reported when used.

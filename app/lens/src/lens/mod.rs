@@ -6,16 +6,19 @@
 //! GEMM), and each cell folds the tile into running accumulators (`partial.rs`).
 //! Accumulators of disjoint parts of the vocabulary merge, so the vocabulary can be split across
 //! workers (`wire.rs` moves the parts as bytes). `reduce.rs` holds the vectorized per-tile sums and
-//! `parallel.rs` the native threads.
+//! `parallel.rs` the native threads. In fast precision each tile's product is taken in 8-bit
+//! integers instead (`int8.rs`).
 
 // The wasm32 GEMM (natively, candle's is faster); compiled natively only for its tests.
 #[cfg(any(target_arch = "wasm32", test))]
 mod gemm;
+mod int8;
 mod parallel;
 mod partial;
 mod reduce;
 #[cfg(any(target_arch = "wasm32", test))]
 mod simd;
+mod simd_i8;
 pub mod wire;
 
 pub use partial::LensPartial;
@@ -32,6 +35,7 @@ pub const SIMD: &str = if cfg!(all(target_arch = "wasm32", feature = "relaxed"))
 use crate::error::{LensError, Result};
 use crate::model::layers::dequantize_rows;
 use crate::model::Model;
+use crate::Precision;
 use candle_core::quantized::QTensor;
 use candle_core::Tensor;
 use std::ops::Range;
@@ -41,11 +45,34 @@ pub struct LensOptions {
     pub top_k: usize,
     /// Token ids whose probability and rank to report in every cell.
     pub track: Vec<u32>,
+    /// How each tile of logits is multiplied.
+    pub product: Product,
 }
 
 impl Default for LensOptions {
     fn default() -> Self {
-        Self { top_k: 5, track: Vec::new() }
+        Self { top_k: 5, track: Vec::new(), product: Product::F32 }
+    }
+}
+
+/// The arithmetic of the lens's one matrix product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Product {
+    #[default]
+    F32,
+    /// 8-bit integers (`int8.rs`), within fast precision's accuracy bar.
+    Int8,
+}
+
+impl Product {
+    /// Exact precision's product is f32; fast precision's is `fast` (the engine's choice, from
+    /// `int8_is_faster` in a browser). Natively and in the SIMD128 worker the f32 product is the
+    /// faster one, so there fast precision's lens is the exact one.
+    pub fn for_precision(precision: Precision, fast: Product) -> Product {
+        match precision {
+            Precision::Fast => fast,
+            Precision::Exact => Product::F32,
+        }
     }
 }
 
@@ -120,12 +147,14 @@ fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
 }
 
 /// Calls `fold(first_vocab_id, width, logits)` for each tile of `slice` in `range` (ids relative to
-/// the slice), where `logits` is `[cells, width]` row-major for the final-normed `x` `[cells, d]`.
-/// Shared by the lens and by generation, so the lens's last row and the sampled logits agree.
+/// the slice), where `logits` is `[cells, width]` row-major for the final-normed `x` `[cells, d]`,
+/// multiplied in 8-bit integers when `quantized` holds `x` quantized (fast precision). Shared by
+/// the lens and by generation, so the exact lens's last row and the sampled logits agree.
 pub(crate) fn for_each_tile(
     slice: &VocabSlice,
     range: Range<usize>,
     normed: &Tensor,
+    quantized: Option<&int8::Cells>,
     cancel: &dyn Fn() -> bool,
     mut fold: impl FnMut(usize, usize, &[f32]),
 ) -> Result<()> {
@@ -138,11 +167,32 @@ pub(crate) fn for_each_tile(
         }
         let v1 = (v0 + width).min(range.end);
         let w = dequantize_rows(slice.table, v0..v1)?;
-        let z = tile(normed, &w, slice.softcap)?;
+        let z = match quantized {
+            Some(x) => int8_tile(x, &w, slice.softcap)?,
+            None => tile(normed, &w, slice.softcap)?,
+        };
         fold(slice.first_id + v0, v1 - v0, &z);
         v0 = v1;
     }
     Ok(())
+}
+
+/// A tile of logits from quantized cells and the tile's f32 rows, quantized here (read in place:
+/// a copy of each tile first cost the integer lens 10% of its time).
+fn int8_tile(x: &int8::Cells, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
+    use candle_core::{CpuStorage, Storage};
+    let (width, d) = w.dims2()?;
+    let (storage, layout) = w.storage_and_layout();
+    let rows = match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(ws)), Some((a, b))) => int8::Rows::quantize(&ws[a..b], d),
+        _ => return Err(LensError::Compute("the lens expects contiguous f32 rows".into())),
+    };
+    let mut z = vec![0f32; x.len() * width];
+    int8::tile_logits(x, &rows, &mut z);
+    if let Some(cap) = cap {
+        z.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
+    }
+    Ok(z)
 }
 
 /// The full next-token logits of the final-normed rows `normed` `[n, d]`, row-major.
@@ -151,7 +201,7 @@ pub fn full_logits(model: &Model, normed: &Tensor) -> Result<Vec<f32>> {
     let vocab = slice.rows();
     let n = normed.dim(0)?;
     let mut out = vec![0f32; n * vocab];
-    for_each_tile(&slice, 0..vocab, normed, &|| false, |v0, width, z| {
+    for_each_tile(&slice, 0..vocab, normed, None, &|| false, |v0, width, z| {
         for r in 0..n {
             out[r * vocab + v0..r * vocab + v0 + width].copy_from_slice(&z[r * width..(r + 1) * width]);
         }
@@ -170,6 +220,8 @@ pub struct LensInput {
     pub(crate) track: Vec<u32>,
     /// `[cell][tracked]`.
     pub(crate) tracked_logits: Vec<f32>,
+    /// The cells in 8 bits, for fast precision's integer product.
+    pub(crate) quantized: Option<int8::Cells>,
 }
 
 impl LensInput {
@@ -194,6 +246,69 @@ impl LensInput {
             let w = model.unembedding.lookup(&opts.track)?;
             softcap(normed.matmul(&w.t()?)?, model.final_softcap)?.flatten_all()?.to_vec1::<f32>()?
         };
-        Ok(Self { normed, n_rows, n_pos, top_k: opts.top_k.min(vocab), track: opts.track.clone(), tracked_logits })
+        let quantized = quantize_cells(&normed, opts.product)?;
+        Ok(Self {
+            normed,
+            n_rows,
+            n_pos,
+            top_k: opts.top_k.min(vocab),
+            track: opts.track.clone(),
+            tracked_logits,
+            quantized,
+        })
     }
+
+    pub(crate) fn product(&self) -> Product {
+        if self.quantized.is_some() {
+            Product::Int8
+        } else {
+            Product::F32
+        }
+    }
+}
+
+/// Whether the integer product is clearly faster than the f32 one on this machine: both timed on a
+/// synthetic tile (`now` in seconds). Only the relaxed-SIMD build can gain (see `Product`); it
+/// gains on CPUs whose engine compiles the relaxed dot to one instruction, and not on others (an
+/// AMD EPYC without AVX-VNNI ran it 15% slower than f32), which is why it is measured, not assumed.
+pub fn int8_is_faster(now: &dyn Fn() -> f64) -> bool {
+    if !cfg!(all(target_arch = "wasm32", feature = "relaxed")) {
+        return false;
+    }
+    // A tile the size the lens meets (rows larger than the caches), ~15 ms per product.
+    let (cells, width, d) = (256, 2048, 576);
+    let x: Vec<f32> = (0..cells * d).map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 300.0).collect();
+    let w: Vec<f32> = (0..width * d).map(|i| ((i * 104_729 % 997) as f32 - 498.0) / 400.0).collect();
+    let (Ok(xt), Ok(wt)) = (
+        Tensor::from_vec(x.clone(), (cells, d), &candle_core::Device::Cpu),
+        Tensor::from_vec(w, (width, d), &candle_core::Device::Cpu),
+    ) else {
+        return false;
+    };
+    let quantized = int8::Cells::quantize(&x, d);
+    let best = |f: &dyn Fn() -> bool| {
+        (0..3)
+            .map(|_| {
+                let t0 = now();
+                let ok = f();
+                if ok {
+                    now() - t0
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let f32_time = best(&|| tile(&xt, &wt, None).is_ok());
+    let int8_time = best(&|| int8_tile(&quantized, &wt, None).is_ok());
+    int8_time < 0.9 * f32_time
+}
+
+/// The cells in 8 bits for the integer product, where the width allows; otherwise it stays f32.
+pub(crate) fn quantize_cells(normed: &Tensor, product: Product) -> Result<Option<int8::Cells>> {
+    let d = normed.dim(1)?;
+    Ok(match product {
+        Product::Int8 if int8::supported(d) => Some(int8::Cells::quantize(&normed.flatten_all()?.to_vec1::<f32>()?, d)),
+        _ => None,
+    })
 }

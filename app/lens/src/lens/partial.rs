@@ -36,7 +36,7 @@ impl LensPartial {
         let mut cells: Vec<Cell> =
             (0..n_rows * n_pos).map(|c| Cell::new(k, input.tracked_logits[c * nt..(c + 1) * nt].to_vec())).collect();
         let last = (n_rows - 1) * n_pos;
-        for_each_tile(slice, range, &input.normed, cancel, |v0, width, z| {
+        for_each_tile(slice, range, &input.normed, input.quantized.as_ref(), cancel, |v0, width, z| {
             // The last row first: its new maxima define the weights of KL(last ‖ row).
             let (others, last_cells) = cells.split_at_mut(last);
             let mut kl_rescale = vec![1f64; n_pos];

@@ -113,6 +113,9 @@ pub struct InputHeader {
     top_k: usize,
     track: Vec<u32>,
     tracked_logits: Vec<f32>,
+    /// The integer product: the helper quantizes the cells as the coordinator did (`int8.rs`).
+    #[serde(default)]
+    int8: bool,
 }
 
 impl LensInput {
@@ -125,6 +128,7 @@ impl LensInput {
             top_k: self.top_k,
             track: self.track.clone(),
             tracked_logits: self.tracked_logits.clone(),
+            int8: self.product() == super::Product::Int8,
         };
         Ok((header, self.normed.flatten_all()?.to_vec1::<f32>()?))
     }
@@ -137,6 +141,8 @@ impl LensInput {
             return Err(LensError::InvalidRequest("lens cells of the wrong size".into()));
         }
         let normed = Tensor::from_vec(cells, (h.n_rows * h.n_pos, h.d), &Device::Cpu)?;
+        let product = if h.int8 { super::Product::Int8 } else { super::Product::F32 };
+        let quantized = super::quantize_cells(&normed, product)?;
         Ok(Self {
             normed,
             n_rows: h.n_rows,
@@ -144,6 +150,7 @@ impl LensInput {
             top_k: h.top_k,
             track: h.track,
             tracked_logits: h.tracked_logits,
+            quantized,
         })
     }
 }

@@ -108,15 +108,18 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
+        let (inner, out) = (x.dim(x.rank() - 1)?, self.weight.shape().dims()[0]);
+        let rows = x.elem_count() / inner;
         let y = match precision {
-            // llama.cpp's arithmetic: activations quantized to 8 bits, integer dot products.
-            Precision::Fast => self.quantized.forward(x)?,
+            // One token (an answer's next one), fast: llama.cpp's arithmetic, activations quantized
+            // to 8 bits against the quantized weight, which skips dequantizing the whole matrix. For
+            // many tokens it is the slower one (9× in a browser, 5× natively at 36 tokens), so a
+            // figure's forward pass is f32 in both precisions.
+            Precision::Fast if rows == 1 => self.quantized.forward(x)?,
             // The PyTorch definition: f32 activations against the dequantized weight, a slice of
             // output rows at a time. A whole matrix in f32 (235 MB for an 8B model's MLP) would
             // raise the high-water mark of wasm memory, which is never given back.
-            Precision::Exact => {
-                let (inner, out) = (x.dim(x.rank() - 1)?, self.weight.shape().dims()[0]);
-                let rows = x.elem_count() / inner;
+            _ => {
                 let mut dims = x.dims().to_vec();
                 *dims.last_mut().expect("a linear layer's input has a last dimension") = out;
                 let flat = x.reshape((rows, inner))?;
