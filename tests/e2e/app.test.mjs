@@ -217,6 +217,37 @@ test("fast precision with the lens product in 8-bit integers stays within its ba
   }
 });
 
+test("a lens helper that stops answering is given up: the run ends with a notice and the native numbers", async () => {
+  const p = await chromium.context.newPage();
+  const workers = [];
+  let givenUp = 0;
+  p.on("worker", (w) => workers.push(w));
+  p.on("console", (m) => { if (m.text().includes("lens helper given up")) givenUp++; });
+  try {
+    await p.goto(`${server.base}?lens_workers=1`);
+    await waitForModel(p);
+    assert.ok(workers.length >= 2, `the model worker and its helper (${workers.length} workers seen)`);
+    // The helper is the worker the model worker started; `close()` ends it without an error event,
+    // so only the coordinator's deadline can notice.
+    await workers[workers.length - 1].evaluate(() => self.close());
+    await p.fill("#user", QUESTION);
+    await runLens(p);
+    assert.match(await p.textContent("#notice"), /lens helper worker stopped answering.*one worker fewer/);
+    const [download] = await Promise.all([p.waitForEvent("download"), p.click("#export-json")]);
+    const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+    for (let r = 0; r < native.n_rows; r++) {
+      for (let q = 0; q < native.ids.length; q++) {
+        assert.ok(Math.abs(exported.entropy[r][q] - native.entropy[r][q]) < 0.01, `entropy (${r}, ${q})`);
+      }
+    }
+    // The next run goes on without it, rather than giving it up again.
+    await runLens(p);
+    assert.equal(givenUp, 1);
+  } finally {
+    await p.close();
+  }
+});
+
 test("token strings are text, never HTML", async () => {
   await page.click("#mode-raw");
   const hostile = 'Say <img src=x onerror="window.__xss=1"> and <b>bold</b>';

@@ -145,6 +145,10 @@ pub enum Event {
         run: Option<RunId>,
         message: String,
     },
+    /// Something the user should know that stopped nothing (a lens helper given up).
+    Notice {
+        message: String,
+    },
     CacheList {
         entries: Vec<CachedModel>,
     },

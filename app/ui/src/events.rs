@@ -113,6 +113,7 @@ impl AppState {
                 self.end_tour();
             }
             Event::CacheList { entries } => self.cache.set(entries),
+            Event::Notice { message } => self.notice.set(Some(message)),
             _ => {} // events of an older run
         }
     }

@@ -8,7 +8,7 @@
 //! Helper side: `handle` answers the coordinator's messages inside a helper.
 
 use crate::blob_reader::BlobReader;
-use crate::transport::scope;
+use crate::transport::{now_seconds, scope};
 use js_sys::{Float32Array, Reflect};
 use loupe_lens::lens::wire::{InputHeader, OwnedVocabSlice, SliceHeader};
 use loupe_lens::lens::{LensInput, LensPartial};
@@ -25,6 +25,11 @@ use wasm_bindgen_futures::JsFuture;
 const MAX_HELPERS: usize = 3;
 /// While waiting for a helper, a Cancel is noticed within this many milliseconds.
 const CANCEL_POLL_MS: i32 = 100;
+/// A helper starting (and reading its slice, a few hundred MB for an 8B model) may take this long.
+const START_SECONDS: f64 = 60.0;
+/// A helper's share of a lens part is given up this long, plus 4× the coordinator's own share,
+/// after the coordinator finished its own (the shares are equal, so a live helper is long done).
+const GRACE_SECONDS: f64 = 10.0;
 
 /// Coordinator → helper, as JSON in the `helper` field; bytes ride in `bytes`.
 #[derive(Serialize, Deserialize)]
@@ -50,6 +55,9 @@ enum FromHelper {
 struct Helper {
     worker: web_sys::Worker,
     vocab: Range<usize>,
+    /// It stopped answering (crashed, failed or timed out): terminated, and its slice decoded by
+    /// the coordinator from then on.
+    dead: std::cell::Cell<bool>,
     inbox: Rc<RefCell<VecDeque<Result<String, String>>>>,
     wake: Rc<RefCell<Option<js_sys::Function>>>,
     _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
@@ -83,17 +91,29 @@ impl Helper {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        Ok(Helper { worker, vocab: 0..0, inbox, wake, _on_message: on_message, _on_error: on_error })
+        Ok(Helper {
+            worker,
+            vocab: 0..0,
+            dead: Default::default(),
+            inbox,
+            wake,
+            _on_message: on_message,
+            _on_error: on_error,
+        })
     }
 
-    /// The next message, or none once `cancel` says so (checked at least every `CANCEL_POLL_MS`).
-    async fn next(&self, cancel: &dyn Fn() -> bool) -> Option<Result<String, String>> {
+    /// The next message, or none once `cancel` says so (checked at least every `CANCEL_POLL_MS`);
+    /// an error once `deadline` (in `now_seconds`) has passed.
+    async fn next(&self, cancel: &dyn Fn() -> bool, deadline: f64) -> Option<Result<String, String>> {
         loop {
             if let Some(item) = self.inbox.borrow_mut().pop_front() {
                 return Some(item);
             }
             if cancel() {
                 return None;
+            }
+            if now_seconds() > deadline {
+                return Some(Err("a lens helper worker stopped answering".into()));
             }
             let wake = self.wake.clone();
             let promise = js_sys::Promise::new(&mut |resolve, _| {
@@ -104,8 +124,8 @@ impl Helper {
         }
     }
 
-    async fn reply(&self, cancel: &dyn Fn() -> bool) -> Option<Result<FromHelper, String>> {
-        let text = self.next(cancel).await?;
+    async fn reply(&self, cancel: &dyn Fn() -> bool, deadline: f64) -> Option<Result<FromHelper, String>> {
+        let text = self.next(cancel, deadline).await?;
         Some(text.and_then(|t| serde_json::from_str(&t).map_err(|e| format!("unreadable helper reply: {e}"))))
     }
 
@@ -121,6 +141,18 @@ impl Helper {
             .map(|b| js_sys::Array::of1(&b))
             .unwrap_or_default();
         let _ = self.worker.post_message_with_transfer(&m, &transfer);
+    }
+}
+
+impl Helper {
+    /// Stops using this helper, and says so once: the lens goes on with one worker fewer.
+    fn give_up(&self, why: &str) {
+        self.dead.set(true);
+        self.worker.terminate();
+        web_sys::console::warn_1(&format!("lens helper given up: {why}").into());
+        crate::transport::post(&loupe_lens::protocol::Event::Notice {
+            message: format!("a lens helper worker stopped ({why}); the lens goes on with one worker fewer"),
+        });
     }
 }
 
@@ -168,14 +200,14 @@ pub async fn start(engine: &Engine, file: &web_sys::Blob) -> usize {
         let Ok(mut helper) = Helper::spawn() else { break };
         helper.vocab = cut(i)..cut(i + 1);
         // The helper's program posts its own Ready first.
-        if !matches!(helper.next(&|| false).await, Some(Ok(_))) {
+        if !matches!(helper.next(&|| false, now_seconds() + START_SECONDS).await, Some(Ok(_))) {
             break;
         }
         // The helper reads its rows from the file straight into its own memory: sending them as a
         // buffer held a JS copy in each worker until garbage collection (100 MiB for Gemma 3).
         let Ok((header, offset)) = engine.vocab_slice_in_file(helper.vocab.clone()) else { break };
         helper.send(&ToHelper::Init { header, offset }, file.as_ref());
-        match helper.reply(&|| false).await {
+        match helper.reply(&|| false, now_seconds() + START_SECONDS).await {
             Some(Ok(FromHelper::Initialized)) => started.push(Rc::new(helper)),
             _ => break,
         }
@@ -192,17 +224,18 @@ pub async fn start(engine: &Engine, file: &web_sys::Blob) -> usize {
     count
 }
 
-/// The whole-vocabulary partial of `job`: helpers' slices and the coordinator's own, merged. A slice
-/// whose helper fails is decoded here instead.
+/// The whole-vocabulary partial of `job`: helpers' slices and the coordinator's own, merged. A
+/// helper that fails, dies or does not answer in time is given up, and its slice decoded here.
 pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> Result<LensPartial, LensError> {
     let helpers: Vec<Rc<Helper>> = HELPERS.with(|h| h.borrow().clone());
     let own = OWN.with(|o| o.borrow().clone());
     let this_job = NEXT_JOB.with(|n| n.replace(n.get() + 1));
-    if !helpers.is_empty() {
+    let live: Vec<&Rc<Helper>> = helpers.iter().filter(|h| !h.dead.get()).collect();
+    if !live.is_empty() {
         let (input, cells) = job.input.to_wire()?;
         let cells = Float32Array::from(&cells[..]);
         let message = ToHelper::Lens { job: this_job, input };
-        for h in &helpers {
+        for h in &live {
             // Each helper gets its own copy: a transferred buffer can be sent once.
             h.send(&message, &Float32Array::new(&cells));
         }
@@ -210,16 +243,21 @@ pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> 
         // otherwise the helpers may only start when it finishes.
         crate::transport::yield_now().await;
     }
+    let t0 = now_seconds();
     let mut whole = engine.compute_part(job, own, cancel)?;
+    let deadline = now_seconds() + GRACE_SECONDS + 4.0 * (now_seconds() - t0);
     for h in &helpers {
         let part = loop {
-            match h.reply(cancel).await {
+            if h.dead.get() {
+                break engine.compute_part(job, h.vocab.clone(), cancel)?;
+            }
+            match h.reply(cancel, deadline).await {
                 None => return Err(LensError::Cancelled),
                 // A reply to an earlier, cancelled request: dropped.
                 Some(Ok(FromHelper::Partial { job, .. })) if job != this_job => continue,
                 Some(Ok(FromHelper::Partial { partial, .. })) => break partial,
-                // A failed or dead helper: its slice is decoded here.
-                _ => break engine.compute_part(job, h.vocab.clone(), cancel)?,
+                Some(Ok(FromHelper::Failed(why))) | Some(Err(why)) => h.give_up(&why),
+                Some(Ok(FromHelper::Initialized)) => h.give_up("an unexpected reply"),
             }
         };
         whole.merge(&part)?;
