@@ -65,8 +65,8 @@ pub enum Precision {
     Exact,
     /// Faster where it can be, within 0.05 nats (median) of exact: an answer's tokens with
     /// llama.cpp's arithmetic (activations quantized to 8 bits against the quantized weights), and
-    /// the lens's product in 8-bit integers in the relaxed-SIMD worker. A figure's forward pass is
-    /// f32 as in exact, which is the faster one for many tokens.
+    /// the lens's product in 8-bit integers in the relaxed-SIMD worker where that measures faster.
+    /// A figure's forward pass is f32 as in exact, which is the faster one for many tokens.
     Fast,
 }
 
