@@ -447,11 +447,11 @@ impl AppState {
                 .get_value()
                 .filter(|(prev, _)| state.source.with_value(|now| now.as_ref().is_some_and(|now| !now.same_as(prev))));
             if let (true, Some((previous, key))) = (state.loading.get_untracked(), previous) {
-                let message = format!(
-                    "the model worker stopped while loading the new model ({detail}), usually because it needs more memory than the browser gives, or its file is hostile. It was not loaded again; the previous model is back."
+                let why = format!(
+                    "the model worker stopped while loading the new model ({detail}), usually because it needs more memory than the browser gives, or its file is hostile. It was not loaded again;"
                 );
-                state.error.set(Some(message.clone()));
-                state.after_restore.set_value(Some(message));
+                state.error.set(Some(format!("{why} the previous model is loading again.")));
+                state.after_restore.set_value(Some(format!("{why} the previous model is back.")));
                 state.model_key.set(key);
                 state.source.set_value(Some(previous));
                 state.restart_worker(true);
