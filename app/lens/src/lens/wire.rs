@@ -56,12 +56,16 @@ pub fn vocab_slice_in_file(model: &Model, range: Range<usize>) -> Result<(SliceH
 }
 
 impl SliceHeader {
+    fn ggml_dtype(&self) -> Result<GgmlDType> {
+        DTYPES
+            .get(self.dtype as usize)
+            .copied()
+            .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", self.dtype)))
+    }
+
     /// The size of the slice's bytes.
     pub fn byte_len(&self) -> Result<usize> {
-        let dtype = *DTYPES
-            .get(self.dtype as usize)
-            .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", self.dtype)))?;
-        crate::quantized::byte_size(dtype, &[self.rows, self.d])
+        crate::quantized::byte_size(self.ggml_dtype()?, &[self.rows, self.d])
     }
 }
 
@@ -80,14 +84,12 @@ impl OwnedVocabSlice {
         })
     }
 
-    /// A slice of `len` bytes that `fill` writes straight into its storage (a worker copies them
-    /// from the message it received, with no buffer between).
+    /// A slice of `len` bytes that `fill` writes straight into its storage (a helper reads them
+    /// from the model file, with no buffer between).
     pub fn filled(h: &SliceHeader, len: usize, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Self> {
-        let dtype = *DTYPES
-            .get(h.dtype as usize)
-            .ok_or_else(|| LensError::InvalidRequest(format!("tensor type code {}", h.dtype)))?;
+        let dtype = h.ggml_dtype()?;
         let dims = [h.rows, h.d];
-        if crate::quantized::byte_size(dtype, &dims).ok() != Some(len) {
+        if h.byte_len().ok() != Some(len) {
             return Err(LensError::InvalidRequest(format!(
                 "{len} bytes are not a [{}, {}] {dtype:?} table",
                 h.rows, h.d
