@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import crypto from "node:crypto";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { serve, browser, artifact, ROOT, ARTIFACTS, waitForModel } from "./harness.mjs";
@@ -490,6 +491,49 @@ test("stored models can be listed and deleted", async () => {
   assert.match(await page.textContent("#stored-models li"), /SmolLM2-135M-Instruct\.Q4_1\.gguf · 98 MB/);
   await page.click("#clear-storage");
   await page.waitForFunction(() => /\(0\)/.test(document.querySelector("#stored-models summary")?.textContent ?? ""));
+});
+
+test("a download whose connection drops resumes where it stopped, or restarts where the server ignores ranges", async () => {
+  const file = "SmolLM2-135M-Instruct.Q4_1.gguf";
+  const expected = crypto.createHash("sha256").update(fs.readFileSync(MODEL)).digest("hex");
+  for (const ranges of [true, false]) {
+    const url = `${server.base}test-models/${file}?ranges=${ranges}`;
+    const cutAfter = 20_000_000;
+    server.flaky[`/test-models/${file}`] = { cuts: 2, after: cutAfter, ranges };
+    const before = server.ranged.length;
+    await page.fill("#model-url", url);
+    await page.click("#load-url");
+    await page.waitForFunction(() => /reconnecting/.test(document.querySelector("#progress")?.textContent ?? ""), null, { timeout: 60_000 });
+    // Stored only once it has parsed, so a stored entry means the whole file arrived and loaded.
+    const storedYet = (u) => page.evaluate(async (u) => Boolean(await (await caches.open("loupe-models-v1")).match(u)), u);
+    for (const start = Date.now(); !(await storedYet(url)); await page.waitForTimeout(500)) {
+      assert.ok(Date.now() - start < TIMEOUT, "the download is stored");
+      assert.equal(await page.evaluate(() => document.querySelector("#error")?.textContent ?? ""), "", "no error");
+    }
+    await waitForModel(page);
+    const asked = server.ranged.slice(before);
+    // Two drops, two requests for the rest. With ranges, the third answer starts where the second
+    // stopped; without, the second answer restarted at byte 0 and dropped before it got further.
+    assert.equal(asked.length, 2, `two requests for the rest: ${asked.join(", ")}`);
+    const starts = asked.map((a) => Number(/bytes=(\d+)-/.exec(a)[1]));
+    assert.ok(starts[0] > 0 && (ranges ? starts[1] > starts[0] : starts[1] === starts[0]), `each asks from where the body stopped: ${starts} (ranges ${ranges})`);
+    const stored = await page.evaluate(async (u) => {
+      const bytes = await (await (await caches.open("loupe-models-v1")).match(u)).arrayBuffer();
+      return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+    }, url);
+    assert.equal(stored, expected, `the stored file is the served file (ranges ${ranges})`);
+    await page.evaluate(async (u) => (await caches.open("loupe-models-v1")).delete(u), url);
+  }
+  // A file that changed on the server between the drop and the reconnection is refused, not spliced.
+  const url = `${server.base}test-models/${file}?replaced`;
+  server.flaky[`/test-models/${file}`] = { cuts: 1, after: 20_000_000, replaced: true };
+  await page.fill("#model-url", url);
+  await page.click("#load-url");
+  await page.waitForFunction(() => /changed on the server/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 60_000 });
+  assert.equal(await page.evaluate(async (u) => Boolean(await (await caches.open("loupe-models-v1")).match(u)), url), false);
+  delete server.flaky[`/test-models/${file}`];
+  await waitForModel(page);
+  await runLens(page);
 });
 
 test("a link to a model that is not a preset asks first, showing host and size, then loads and runs it", async () => {

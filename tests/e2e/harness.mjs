@@ -23,10 +23,16 @@ const TYPES = {
 /// maps a path to text served instead of the file (a test deploys a "new build" this way).
 /// `setDown(true)` makes every request fail at the connection, as with the network off. `claimed`
 /// maps a path to a size its HEAD answer claims (a file too large to exist on the test machine).
+/// Files are served with `Range` support (206), an ETag and Last-Modified. `flaky` maps a path to
+/// `{ cuts, after, ranges, replaced }`: its next `cuts` answers drop the connection once `after` bytes
+/// are sent; with `ranges: false` the server ignores `Range` there, and with `replaced: true` it
+/// answers a `Range` request with another ETag (the file changed in between). `ranged` lists every `path range` asked.
 export async function serve(dir = DIST, mounts = {}) {
   const requests = [];
   const replace = {};
   const claimed = {};
+  const flaky = {};
+  const ranged = [];
   let down = false;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, "http://localhost");
@@ -52,9 +58,31 @@ export async function serve(dir = DIST, mounts = {}) {
     if (!file.startsWith(root)) { res.writeHead(403).end(); return; }
     if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, "index.html");
     if (!fs.existsSync(file)) { res.writeHead(404).end("not found"); return; }
-    const size = fs.statSync(file).size;
-    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "content-length": size, "cache-control": "no-cache" });
-    fs.createReadStream(file).pipe(res);
+    const { size, mtime } = fs.statSync(file);
+    const flake = flaky[pathname];
+    const headers = { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": "no-cache",
+      "accept-ranges": "bytes", etag: `"${size}-${mtime.getTime()}"`, "last-modified": mtime.toUTCString() };
+    if (flake?.replaced && req.headers.range) headers.etag = `"replaced-${size}"`;
+    let start = 0;
+    if (req.headers.range) {
+      ranged.push(`${pathname} ${req.headers.range}`);
+      const asked = /^bytes=(\d+)-$/.exec(req.headers.range);
+      if (asked && Number(asked[1]) < size && flake?.ranges !== false) start = Number(asked[1]);
+    }
+    if (start > 0) {
+      res.writeHead(206, { ...headers, "content-length": size - start, "content-range": `bytes ${start}-${size - 1}/${size}` });
+    } else {
+      res.writeHead(200, { ...headers, "content-length": size });
+    }
+    if (flake?.cuts > 0 && req.method === "GET") {
+      flake.cuts -= 1;
+      // Sends `after` bytes, then drops the connection with the rest of the body announced.
+      const part = fs.createReadStream(file, { start, end: Math.min(size, start + flake.after) - 1 });
+      part.pipe(res, { end: false });
+      part.on("end", () => setTimeout(() => req.socket.destroy(), 200));
+      return;
+    }
+    fs.createReadStream(file, { start }).pipe(res);
   });
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const base = `http://127.0.0.1:${server.address().port}/`;
@@ -62,7 +90,7 @@ export async function serve(dir = DIST, mounts = {}) {
     down = value;
     server.closeIdleConnections?.();
   };
-  return { base, requests, replace, claimed, setDown, close: () => new Promise((ok) => server.close(ok)) };
+  return { base, requests, replace, claimed, flaky, ranged, setDown, close: () => new Promise((ok) => server.close(ok)) };
 }
 
 /// Headless Debian Chromium with a fresh profile that persists across page loads of one test.

@@ -1,17 +1,19 @@
 //! Downloading a model without holding it in memory: the body streams into a Cache Storage entry
 //! of its own ("incoming"), counted on the way for progress, then is read back as a disk-backed
 //! `Blob` for the engine. Once it has parsed, `loader::store` moves it to the model store; a file
-//! that does not parse is dropped (`forget`), so a bad download is never kept.
+//! that does not parse is dropped (`forget`), so a bad download is never kept. A dropped
+//! connection is resumed where it stopped (`resumable`).
 
 use crate::loader::{js_error, set_download, LoadError};
+use crate::resumable::{interrupted, ResumableBody};
 use crate::transport::{now_seconds, post, scope};
 use js_sys::{Reflect, Uint8Array};
 use loupe_protocol::{too_large_message as too_large, Event, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, Cache, ReadableStream, ReadableStreamDefaultReader, Response};
+use web_sys::{AbortSignal, Blob, Cache, ReadableStream, Response};
 
 const INCOMING: &str = "loupe-incoming-v1";
 
@@ -19,21 +21,11 @@ async fn incoming() -> Option<Cache> {
     crate::loader::open_cache_named(INCOMING).await
 }
 
-fn interrupted(e: JsValue) -> LoadError {
-    let msg = js_error(e);
-    if msg.to_lowercase().contains("abort") {
-        LoadError::Cancelled
-    } else {
-        LoadError::Failed(format!("download interrupted: {msg}"))
-    }
-}
-
 pub async fn download(url: &str) -> Result<Blob, LoadError> {
     let controller = web_sys::AbortController::new().map_err(js_error)?;
-    let init = web_sys::RequestInit::new();
-    init.set_signal(Some(&controller.signal()));
+    let signal = controller.signal();
     set_download(Some(controller));
-    let result = fetch_body(url, &init).await;
+    let result = fetch_body(url, &signal).await;
     set_download(None);
     if result.is_err() {
         forget(url).await;
@@ -48,12 +40,12 @@ pub async fn forget(url: &str) {
     }
 }
 
-async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, LoadError> {
+async fn fetch_body(url: &str, signal: &AbortSignal) -> Result<Blob, LoadError> {
     let Some(cache) = incoming().await else {
         // No Cache Storage (a private window may refuse it): the download is kept in memory.
-        return fetch_to_memory(url, init).await;
+        return fetch_to_memory(url, signal).await;
     };
-    match fetch_to_store(&cache, url, init).await? {
+    match fetch_to_store(&cache, url, signal).await? {
         Stored::Blob(blob) => Ok(blob),
         Stored::Refused(why) => {
             // Storage full or refused: the store stopped reading the body, so it is fetched once
@@ -61,7 +53,7 @@ async fn fetch_body(url: &str, init: &web_sys::RequestInit) -> Result<Blob, Load
             web_sys::console::warn_1(
                 &format!("the download could not be stored ({why}); fetching it into memory").into(),
             );
-            fetch_to_memory(url, init).await
+            fetch_to_memory(url, signal).await
         }
     }
 }
@@ -75,8 +67,10 @@ enum Stored {
 }
 
 /// The response's body and announced length, once the status and size are acceptable.
-async fn open(url: &str, init: &web_sys::RequestInit) -> Result<(ReadableStream, Option<u64>), LoadError> {
-    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, init))
+async fn open(url: &str, signal: &AbortSignal) -> Result<(ResumableBody, Option<u64>), LoadError> {
+    let init = web_sys::RequestInit::new();
+    init.set_signal(Some(signal));
+    let response: Response = JsFuture::from(scope().fetch_with_str_and_init(url, &init))
         .await
         .map_err(|e| match interrupted(e) {
             LoadError::Failed(msg) => LoadError::Failed(format!("{msg}; check the address and your connection")),
@@ -92,8 +86,7 @@ async fn open(url: &str, init: &web_sys::RequestInit) -> Result<(ReadableStream,
         crate::loader::abort_download();
         return Err(too_large(t).into());
     }
-    let body = response.body().ok_or_else(|| "the server sent no body".to_string())?;
-    Ok((body, total))
+    Ok((ResumableBody::new(url, signal.clone(), &response)?, total))
 }
 
 /// Why a download the browser will not store cannot be held in memory instead.
@@ -105,23 +98,23 @@ fn not_storable(bytes: u64) -> LoadError {
     .into()
 }
 
-async fn fetch_to_memory(url: &str, init: &web_sys::RequestInit) -> Result<Blob, LoadError> {
-    let (body, total) = open(url, init).await?;
+async fn fetch_to_memory(url: &str, signal: &AbortSignal) -> Result<Blob, LoadError> {
+    let (body, total) = open(url, signal).await?;
     // Without storage the whole file would sit in memory, beside the weights read from it.
     if let Some(t) = total.filter(|&t| t > RESIDENT_MAX_BYTES) {
         crate::loader::abort_download();
         return Err(not_storable(t));
     }
     let chunks = js_sys::Array::new();
-    count(&body, total, RESIDENT_MAX_BYTES, |chunk| {
+    count(body, total, RESIDENT_MAX_BYTES, |chunk| {
         chunks.push(chunk);
     })
     .await?;
     Ok(Blob::new_with_u8_array_sequence(&chunks).map_err(js_error)?)
 }
 
-async fn fetch_to_store(cache: &Cache, url: &str, init: &web_sys::RequestInit) -> Result<Stored, LoadError> {
-    let (body, total) = open(url, init).await?;
+async fn fetch_to_store(cache: &Cache, url: &str, signal: &AbortSignal) -> Result<Stored, LoadError> {
+    let (body, total) = open(url, signal).await?;
     // The store pulls the body through a counter (progress and the size checks). Teeing it instead
     // let the counted branch run ahead of the disk and queue the rest in memory: 3.8 GB for a
     // 4.5 GB file from a fast server. Pulling keeps the download at the store's pace.
@@ -148,32 +141,32 @@ struct Counted {
 }
 
 impl Counted {
-    fn new(body: ReadableStream, total: Option<u64>, limit: u64) -> Result<Self, LoadError> {
-        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    fn new(body: ResumableBody, total: Option<u64>, limit: u64) -> Result<Self, LoadError> {
         let tally = Rc::new(RefCell::new(Tally::new(total, limit)));
         let counter = tally.clone();
         // When the store gives up (quota), the network read stops too.
-        let body_reader = reader.clone();
-        let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| {
-            let _ = body_reader.cancel();
-        });
+        let stopper = body.stopper();
+        let cancel = Closure::<dyn FnMut(JsValue)>::new(move |_reason: JsValue| stopper.stop());
+        // Taken out while a chunk is read: the store asks for one chunk at a time.
+        let body = Rc::new(Cell::new(Some(body)));
         let pull = Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(move |controller: JsValue| {
             let controller: web_sys::ReadableStreamDefaultController = controller.unchecked_into();
-            let (reader, tally) = (reader.clone(), counter.clone());
+            let (body, tally) = (body.clone(), counter.clone());
             wasm_bindgen_futures::future_to_promise(async move {
-                let step = async {
-                    let chunk = JsFuture::from(reader.read()).await.map_err(interrupted)?;
-                    match Tally::chunk(&chunk)? {
-                        None => tally.borrow_mut().finish().map(|()| None),
-                        Some(value) => tally.borrow_mut().add(value.length() as u64).map(|()| Some(value)),
-                    }
+                let Some(mut reading) = body.take() else { return Ok(JsValue::UNDEFINED) };
+                let step = match reading.read().await {
+                    Ok(None) => tally.borrow_mut().finish().map(|()| None),
+                    Ok(Some(value)) => tally.borrow_mut().add(value.length() as u64).map(|()| Some(value)),
+                    Err(e) => Err(e),
                 };
-                match step.await {
+                let stopper = reading.stopper();
+                body.set(Some(reading));
+                match step {
                     Ok(Some(value)) => controller.enqueue_with_chunk(&value)?,
                     Ok(None) => controller.close()?,
                     Err(e) => {
                         tally.borrow_mut().error.get_or_insert(e);
-                        let _ = reader.cancel();
+                        stopper.stop();
                         controller.error_with_e(&JsValue::from_str("the download failed"));
                     }
                 }
@@ -214,14 +207,6 @@ impl Tally {
         Self { received: 0, total, limit, last_report: 0.0, error: None }
     }
 
-    /// The bytes of a reader's `{done, value}` result, none at the end.
-    fn chunk(result: &JsValue) -> Result<Option<Uint8Array>, LoadError> {
-        if Reflect::get(result, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
-            return Ok(None);
-        }
-        Ok(Some(Reflect::get(result, &"value".into()).map_err(js_error)?.unchecked_into()))
-    }
-
     /// Counts a chunk; refuses the body once it is too large.
     fn add(&mut self, bytes: u64) -> Result<(), LoadError> {
         self.received += bytes;
@@ -254,14 +239,13 @@ impl Tally {
 /// Reads a body to its end, reporting progress and refusing it once it is too large or when it
 /// ends short of its announced length. `each` sees every chunk.
 async fn count(
-    body: &ReadableStream,
+    mut body: ResumableBody,
     total: Option<u64>,
     limit: u64,
     mut each: impl FnMut(&Uint8Array),
 ) -> Result<u64, LoadError> {
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut tally = Tally::new(total, limit);
-    while let Some(value) = Tally::chunk(&JsFuture::from(reader.read()).await.map_err(interrupted)?)? {
+    while let Some(value) = body.read().await? {
         each(&value);
         tally.add(value.length() as u64)?;
     }

@@ -12,6 +12,7 @@ mod blob_reader;
 mod download;
 mod lens_pool;
 mod loader;
+mod resumable;
 mod runner;
 mod transport;
 
