@@ -25,6 +25,8 @@ usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
   --streamed            read each block from the file when the forward pass needs it (as the
                         browser does for files larger than a tab holds; no --generate)
   --json OUT            write the report as JSON
+  --memory-limit SIZE   stop with an error past this much memory, e.g. 8G or 500M (default:
+                        4x the model file + 2G, at most 3/4 of the memory available)
 ";
 
 /// A command line: which model file, the question, and where to write the report.
@@ -33,6 +35,8 @@ pub struct Args {
     pub question: Question,
     pub json: Option<String>,
     pub streamed: bool,
+    /// Bytes the tool may hold (`memory_budget`).
+    pub memory_limit: Option<usize>,
 }
 
 impl Args {
@@ -42,6 +46,7 @@ impl Args {
         let (mut model, mut chat, mut system, mut raw, mut template, mut json) = (None, None, None, None, None, None);
         let mut q = Question::default();
         let mut streamed = false;
+        let mut memory_limit = None;
         let mut i = 0;
         while i < args.len() {
             let flag = args[i].as_str();
@@ -59,6 +64,7 @@ impl Args {
                 "--raw" => raw = Some(value()?),
                 "--template" => template = Some(value()?),
                 "--json" => json = Some(value()?),
+                "--memory-limit" => memory_limit = Some(size(flag, &value()?)?),
                 "--top-k" => q.top_k = number(flag, &value()?)?,
                 "--generate" => q.answer_tokens = number(flag, &value()?)?,
                 "--temperature" => q.sampling.temperature = number(flag, &value()?)?,
@@ -111,8 +117,26 @@ impl Args {
                 loupe_lens::protocol::STREAMED_GENERATION
             ));
         }
-        Ok(Some(Self { model, question: q, json, streamed }))
+        Ok(Some(Self { model, question: q, json, streamed, memory_limit }))
     }
+}
+
+/// Bytes from `8G`, `500M`, `64K` or a plain number (binary units; a trailing `B` is allowed).
+fn size(flag: &str, v: &str) -> Result<usize, String> {
+    let upper = v.trim().to_ascii_uppercase();
+    let amount = upper.strip_suffix('B').unwrap_or(&upper);
+    let (digits, shift) = match amount.char_indices().last() {
+        Some((at, 'G')) => (&amount[..at], 30),
+        Some((at, 'M')) => (&amount[..at], 20),
+        Some((at, 'K')) => (&amount[..at], 10),
+        _ => (amount, 0),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(|| format!("{flag} needs a size such as 8G or 500M, not `{v}`"))
 }
 
 fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {

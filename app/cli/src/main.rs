@@ -8,12 +8,16 @@
 //! the reference files). Any bad input exits with status 1 and one line on stderr.
 
 mod args;
+mod memory_budget;
 mod summary;
 
 use args::Args;
 use loupe_lens::protocol::{LensReport, Timings, REPORT_SCHEMA};
 use loupe_lens::Engine;
 use std::time::Instant;
+
+#[global_allocator]
+static ALLOCATOR: memory_budget::Budgeted = memory_budget::Budgeted;
 
 fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
@@ -24,6 +28,8 @@ fn main() {
         }
         Err(e) => fail(&e),
     };
+    let file_bytes = std::fs::metadata(&args.model).map(|m| m.len()).unwrap_or(0);
+    memory_budget::set_limit(args.memory_limit.unwrap_or_else(|| memory_budget::default_limit(file_bytes)));
     if let Err(e) = run(&args) {
         fail(&e);
     }

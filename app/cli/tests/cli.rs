@@ -152,3 +152,23 @@ fn help_and_raw_runs_work() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("answer: ") && stdout.contains("fast precision"), "{stdout}");
 }
+
+/// A template that doubles a string forty times asks for a terabyte. minijinja's fuel does not
+/// see memory; the tool's budget stops it with one line, not the system's out-of-memory killer.
+#[test]
+fn a_template_that_takes_all_memory_stops_at_the_budget() {
+    let model = smollm2();
+    let bomb = tmp("memory-bomb.jinja");
+    std::fs::write(
+        &bomb,
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s | length }}",
+    )
+    .unwrap();
+    // The same budget holds an ordinary run of the model.
+    let ordinary = loupe(&["--model", &model, "--chat", "What is the capital of Australia?", "--memory-limit", "1G"]);
+    assert!(ordinary.status.success(), "{}", String::from_utf8_lossy(&ordinary.stderr));
+
+    let out = loupe(&["--model", &model, "--chat", "a", "--template", bomb.to_str().unwrap(), "--memory-limit", "1G"]);
+    assert_one_line_error(&out, "memory budget of 1024 MiB");
+    assert_one_line_error(&loupe(&["--model", &model, "--raw", "a", "--memory-limit", "lots"]), "8G");
+}
