@@ -11,6 +11,7 @@ pub mod lens;
 pub mod model;
 pub mod quantized;
 pub mod template;
+mod template_guard;
 pub mod tokenizer;
 
 pub use engine::{lens_plan, Answer, Engine, LensJob, LensPart};

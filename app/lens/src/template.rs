@@ -129,6 +129,7 @@ fn render_text(
     env.set_lstrip_blocks(true);
     env.set_fuel(Some(50_000_000));
     env.set_recursion_limit(200);
+    crate::template_guard::install(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function("raise_exception", |msg: String| -> std::result::Result<String, Error> {
         Err(Error::new(ErrorKind::InvalidOperation, msg))

@@ -218,6 +218,24 @@ fn bad_templates_give_template_errors() {
     let e = render("{{ raise_exception('System role not supported') }}", &msgs, "", "", true).unwrap_err();
     assert!(e.to_string().contains("System role not supported"));
 
+    // Lazily repeated or merged sequences of 10^9..10^17 items, printed or walked by a filter inside
+    // one instruction: refused by size, not walked for ever (the first was found by fuzzing).
+    for src in [
+        "ttm{{333**6*66*['role'] }}+ '\n'",
+        "{{ (10**12 * ['a']) | join }}",
+        "{{ (10**12 * ['a']) | tojson }}",
+        "{{ (10**12 * ['a']) | sort | first }}",
+        "{{ [1, 10**12 * ['a']] }}",
+        "{{ {'k': 10**12 * ['a']} | items | list }}",
+        "{% set ns = namespace(x=['a']) %}{% for i in range(30) %}{% set ns.x = ns.x + ns.x %}{% endfor %}{{ ns.x | unique | list }}",
+    ] {
+        let e = render(src, &msgs, "", "", true).unwrap_err();
+        assert!(e.to_string().contains("too large to print or walk"), "{src}: {e}");
+    }
+    // Ordinary sizes still print and walk.
+    let r = render("{{ (3 * ['a']) | join('-') }} {{ [1, [2, 3]] }} {{ {'k': 1} | tojson }}", &msgs, "", "", true).unwrap();
+    assert_eq!(r.text, "a-a-a [1, [2, 3]] {\"k\":1}");
+
     // Through the engine: a custom template error reaches the caller.
     let engine = Engine::load(&TinyGguf::byte_level(64).bytes()).unwrap();
     let e = engine
