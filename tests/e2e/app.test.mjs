@@ -409,10 +409,10 @@ test("the lens inside blocks: 2L+1 rows named 1a, 1m, …, equal to the native t
 });
 
 test("a long prompt shows the positions in view first, then fills in by chunks to the native numbers", async () => {
-  const raw = Array.from({ length: 60 }, (_, i) => `Line ${i}: the ${["red", "blue", "green"][i % 3]} fox jumps over ${i * 7} lazy dogs.`).join("\n");
+  const raw = Array.from({ length: 100 }, (_, i) => `Line ${i}: the ${["red", "blue", "green"][i % 3]} fox jumps over ${i * 7} lazy dogs.`).join("\n");
   const long = runNative(["--raw", raw]);
   const n = long.ids.length;
-  assert.ok(n > 600, `${n} tokens`);
+  assert.ok(n > 1000, `${n} tokens`);
   await page.click("#mode-raw");
   await page.fill("#raw", raw);
   await page.fill("#answer", "0");
@@ -422,6 +422,17 @@ test("a long prompt shows the positions in view first, then fills in by chunks t
   assert.equal(Number(await page.getAttribute("#figure", "data-cells-done")), native.n_rows * 64);
   const [start, end] = (await page.getAttribute("#figure", "data-range")).split(",").map(Number);
   assert.ok(end === n && start >= n - 64, `range ${start}..${end} is inside the first part`);
+  // The user brings the start into view (a click at the overview's left edge): those positions come
+  // next, once the part under way is done, long before the parts between them and the tail.
+  const overview = await page.locator("#overview").boundingBox();
+  await page.mouse.click(overview.x + 2, overview.y + overview.height / 2);
+  const doneThen = await (await page.waitForFunction(() => {
+    const f = document.querySelector("#figure");
+    return f.dataset.rangeDone === "true" && f.dataset.range.startsWith("0,") && Number(f.dataset.cellsDone);
+  }, null, { timeout: TIMEOUT, polling: 20 })).jsonValue();
+  const width = Number((await page.getAttribute("#figure", "data-range")).split(",")[1]);
+  assert.ok(doneThen <= native.n_rows * (64 + 512 + width) && doneThen < native.n_rows * n,
+    `the positions in view (0..${width}) arrived with ${doneThen} of ${native.n_rows * n} cells done`);
   await page.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
   const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));

@@ -14,7 +14,7 @@ pub mod template;
 mod template_guard;
 pub mod tokenizer;
 
-pub use engine::{lens_plan, Answer, Engine, LensJob, LensPart};
+pub use engine::{bring_forward, lens_plan, Answer, Engine, LensJob, LensPart};
 pub use error::{LensError, Result};
 pub use lens::{LensOptions, Product};
 pub use loupe_protocol as protocol;

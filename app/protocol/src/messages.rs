@@ -43,6 +43,12 @@ pub enum Request {
         run: RunId,
         question: Question,
     },
+    /// The user looks at positions `start..end` of run `run`: lens them next, every row.
+    Focus {
+        run: RunId,
+        start: usize,
+        end: usize,
+    },
     /// Stop the current download or run at the next checkpoint.
     Cancel,
     ListCache,

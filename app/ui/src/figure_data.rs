@@ -159,6 +159,12 @@ impl FigureData {
         p < n && self.filled.get(r * n + p).copied().unwrap_or(false)
     }
 
+    /// Every row's cells at `positions` have arrived.
+    pub fn has_positions(&self, positions: std::ops::Range<usize>) -> bool {
+        let n = self.report.grid.n_positions;
+        positions.end <= n && (0..self.n_rows()).all(|r| positions.clone().all(|p| self.filled[r * n + p]))
+    }
+
     pub fn has_row(&self, r: usize) -> bool {
         let n = self.report.grid.n_positions;
         r < self.n_rows() && n > 0 && self.filled[r * n..(r + 1) * n].iter().all(|&f| f)

@@ -87,6 +87,12 @@ pub fn FigureView() -> impl IntoView {
         }
     });
 
+    // While the lens fills in, the positions brought into view are lensed next.
+    Effect::new(move |_| {
+        let (start, end) = state.range.get();
+        state.lens_next(start, end);
+    });
+
     let scale = Memo::new(move |_| {
         state.figure.with(|f| scale_for(f, state.metric.get(), state.vmax.get(), state.palette.get()))
     });
@@ -246,6 +252,7 @@ pub fn FigureView() -> impl IntoView {
             data-cells-done=move || state.figure.with(|f| f.cells_done().0.to_string())
             data-complete=move || state.figure.with(|f| (f.complete() && f.done).to_string())
             data-range=move || { let (a, b) = state.range.get(); format!("{a},{b}") }
+            data-range-done=move || { let (a, b) = state.range.get(); state.figure.with(|f| f.has_positions(a..b).to_string()) }
             data-template-positions=move || state.figure.with(|f| f.tokens().iter().enumerate().filter(|(_, t)| t.template).map(|(i, _)| i.to_string()).collect::<Vec<_>>().join(","))>
             <div class="figure-head">
                 <h2>"Logit lens"</h2>

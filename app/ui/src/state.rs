@@ -430,6 +430,14 @@ impl AppState {
         }
     }
 
+    /// Positions brought into view while the run still fills in: the worker lenses them next.
+    pub fn lens_next(&self, start: usize, end: usize) {
+        let filling = self.figure.with_untracked(|f| (self.running.get_untracked() && !f.complete()).then_some(f.run));
+        if let Some(run) = filling {
+            self.send(&Request::Focus { run, start, end });
+        }
+    }
+
     /// Sends a request to the worker.
     pub fn send(&self, request: &Request) {
         self.worker.with_value(|w| w.as_ref().map(|w| w.send(request)));

@@ -42,6 +42,7 @@ pub fn start() {
 fn dispatch(request: Request, file: Option<web_sys::File>) {
     match request {
         Request::Cancel => runner::cancel(),
+        Request::Focus { run, start, end } => runner::focus(run, start..end),
         Request::Configure { lens_workers, resident_limit, fast_int8 } => {
             lens_pool::configure(lens_workers);
             runner::configure_residence(resident_limit);

@@ -1,13 +1,15 @@
 //! The worker's jobs: load a model, preview tokens, and run a question (an optional answer, then
-//! the lens in parts, `loupe_lens::lens_plan`) in steps. One job runs at a time; a new one waits for the previous to
+//! the lens in parts, `loupe_lens::lens_plan`, the positions in view brought forward) in steps. One job runs at a time; a new one waits for the previous to
 //! finish or be cancelled.
 
 use crate::blob_reader::BlobReader;
 use crate::loader::{self, LoadError};
 use crate::transport::{now_seconds, post, yield_now};
 use loupe_lens::protocol::{Event, ModelInfo, Question, RunId, Sequence, Timings};
-use loupe_lens::{Engine, LensError};
+use loupe_lens::{Engine, LensError, LensPart};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ops::Range;
 
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
@@ -21,6 +23,8 @@ thread_local! {
     static MEASURED_INT8: std::cell::OnceCell<bool> = const { std::cell::OnceCell::new() };
     /// The latest preview asked for while a job ran; answered when it ends.
     static PENDING_PREVIEW: RefCell<Option<Question>> = const { RefCell::new(None) };
+    /// The positions the user last brought into view during a run (`Request::Focus`).
+    static FOCUS: RefCell<Option<(RunId, Range<usize>)>> = const { RefCell::new(None) };
 }
 
 pub fn configure_residence(limit: Option<u64>) {
@@ -54,6 +58,16 @@ fn resident_limit() -> u64 {
         .and_then(|v| v.as_f64());
     let third = device.map(|gb| (gb * 1e9 / 3.0) as u64).unwrap_or(u64::MAX);
     max.min(third)
+}
+
+/// The user looks at other positions of run `run`: they come next.
+pub fn focus(run: RunId, positions: Range<usize>) {
+    FOCUS.with(|f| *f.borrow_mut() = Some((run, positions)));
+}
+
+/// Where the user last looked in run `run`, once.
+fn take_focus(run: RunId) -> Option<Range<usize>> {
+    FOCUS.with(|f| f.borrow_mut().take()).filter(|(r, _)| *r == run).map(|(_, positions)| positions)
 }
 
 pub fn cancel() {
@@ -262,7 +276,13 @@ async fn run_steps(engine: &mut Engine, run: RunId, q: &Question) -> Result<(), 
     checkpoint().await?;
 
     let t1 = now_seconds();
-    for part in loupe_lens::lens_plan(rows.len(), sequence.len()) {
+    let mut pending: VecDeque<LensPart> = loupe_lens::lens_plan(rows.len(), sequence.len()).into();
+    while let Some(part) = {
+        if let Some(focus) = take_focus(run) {
+            loupe_lens::bring_forward(&mut pending, focus, sequence.len());
+        }
+        pending.pop_front()
+    } {
         let job = engine.lens_job(&rows, &part, &opts)?;
         let whole = crate::lens_pool::lens(engine, &job, &cancelled).await?;
         let cells = engine.finish_job(&job, whole);

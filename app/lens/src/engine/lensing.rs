@@ -9,6 +9,7 @@ use crate::lens::wire::{self, SliceHeader};
 use crate::lens::{LensInput, LensOptions, LensPartial, Product, VocabSlice};
 use candle_core::Tensor;
 use loupe_protocol::{LensGrid, Precision, Question};
+use std::collections::VecDeque;
 use std::ops::Range;
 
 /// Positions a long sequence shows first: the magnified view's default range is its tail, where
@@ -52,6 +53,38 @@ pub fn lens_plan(n_rows: usize, n_positions: usize) -> Vec<LensPart> {
         end = start;
     }
     parts
+}
+
+/// Moves the cells at positions `focus` (where the user is looking) to the front of the parts still
+/// to do, every row of them, and keeps the rest in their order. A part over the whole sequence (a
+/// short one's row groups) is left whole: the whole figure is a moment away then. So is the plan when
+/// its next part already holds the focus.
+pub fn bring_forward(pending: &mut VecDeque<LensPart>, focus: Range<usize>, n_positions: usize) {
+    let next_holds_it = |p: &LensPart| p.positions.start <= focus.start && focus.end <= p.positions.end;
+    if pending.front().is_some_and(next_holds_it) {
+        return;
+    }
+    let mut first = VecDeque::new();
+    let mut rest = VecDeque::new();
+    for part in pending.drain(..) {
+        let p = part.positions.clone();
+        let (start, end) = (p.start.max(focus.start), p.end.min(focus.end));
+        if start >= end || p == (0..n_positions) {
+            rest.push_back(part);
+            continue;
+        }
+        let piece = |positions: Range<usize>| LensPart { rows: part.rows.clone(), positions };
+        first.push_back(piece(start..end));
+        // Later positions first, as the plan fills backwards.
+        if end < p.end {
+            rest.push_back(piece(end..p.end));
+        }
+        if p.start < start {
+            rest.push_back(piece(p.start..start));
+        }
+    }
+    first.append(&mut rest);
+    *pending = first;
 }
 
 /// A lens computation of a part, split by vocabulary (see `Engine::lens_job`).
@@ -184,5 +217,50 @@ mod tests {
             }
         }
         assert!(lens_plan(0, 5).is_empty() && lens_plan(5, 0).is_empty());
+    }
+
+    fn coverage(parts: &VecDeque<LensPart>, rows: usize, n: usize) -> Vec<u8> {
+        let mut seen = vec![0u8; rows * n];
+        for part in parts {
+            for r in part.rows.clone() {
+                for p in part.positions.clone() {
+                    seen[r * n + p] += 1;
+                }
+            }
+        }
+        seen
+    }
+
+    /// Focusing a range puts exactly its cells first and still covers every cell once.
+    #[test]
+    fn a_focused_range_comes_first() {
+        let (rows, n) = (31, 1100);
+        let mut pending: VecDeque<LensPart> = lens_plan(rows, n).into();
+        pending.pop_front(); // the tail is done
+        bring_forward(&mut pending, 0..60, n);
+        assert_eq!(pending[0].positions.start, 12);
+        assert_eq!(pending[1].positions, 0..12);
+        let focused: usize = pending.iter().take(2).map(|p| p.positions.len()).sum();
+        assert_eq!(focused, 60);
+        let mut seen = coverage(&pending, rows, n);
+        for r in 0..rows {
+            seen[r * n + n - FIRST_POSITIONS..(r + 1) * n].iter_mut().for_each(|c| *c += 1);
+        }
+        assert!(seen.iter().all(|&c| c == 1));
+        // Focusing again carves again, and the parts still cover the same cells.
+        let before = pending.clone();
+        bring_forward(&mut pending, 40..70, n);
+        assert_eq!(pending[0].positions, 40..60);
+        assert_eq!(pending[1].positions, 60..70);
+        assert_eq!(coverage(&pending, rows, n), coverage(&before, rows, n));
+        // A focus the next part already holds leaves the plan alone.
+        let before = pending.clone();
+        bring_forward(&mut pending, 41..59, n);
+        assert_eq!(pending, before);
+        // A short sequence's row groups stay whole.
+        let mut short: VecDeque<LensPart> = lens_plan(rows, 40).into();
+        let plan = short.clone();
+        bring_forward(&mut short, 5..10, 40);
+        assert_eq!(short, plan);
     }
 }

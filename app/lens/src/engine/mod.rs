@@ -6,7 +6,7 @@ mod answer;
 mod lensing;
 
 pub use answer::Answer;
-pub use lensing::{lens_plan, LensJob, LensPart};
+pub use lensing::{bring_forward, lens_plan, LensJob, LensPart};
 
 use crate::error::{LensError, Result};
 use crate::gguf::{GgufFile, Source};
