@@ -297,6 +297,24 @@ test("a file whose chat template exhausts memory kills the worker once; the prev
   assert.equal(tip.top1Id, native.top_ids[30][native.ids.length - 1][0]);
 });
 
+test("a file whose chat template never finishes is stopped by Cancel; the previous model comes back", async () => {
+  // A repeat of 10^9 items joined to text: minijinja folds it while compiling, beyond fuel's reach.
+  const endless = "{{ (10**9 * ['role']) ~ 'x' }}";
+  const hostile = artifact("template-endless.gguf");
+  fs.writeFileSync(hostile, withString(fs.readFileSync(MODEL), "tokenizer.chat_template", endless));
+  await page.setInputFiles("#model-file", hostile);
+  await page.locator("#cancel-load").waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(3000);
+  await page.click("#cancel-load");
+  await page.waitForFunction(() => /did not stop loading when asked.*previous model is back/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  await waitForModel(page);
+  assert.match(await page.textContent("#model-info"), /SmolLM2/);
+  await page.fill("#user", QUESTION);
+  await runLens(page);
+  const tip = await hoverCell(page, 30, native.ids.length - 1);
+  assert.equal(tip.top1Id, native.top_ids[30][native.ids.length - 1][0]);
+});
+
 test("a second page load uses the stored model without fetching it again", async () => {
   const gguf = (r) => r.endsWith(".gguf");
   assert.ok(server.requests.some(gguf), "the first load fetched the model");

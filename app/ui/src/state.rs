@@ -372,8 +372,14 @@ impl AppState {
                 let same_run = state.running.get_untracked() && state.figure.with_untracked(|f| f.run) == run;
                 let same_load = state.loading.get_untracked() && state.load_epoch.get_untracked() == load;
                 if same_load {
-                    state.notice.set(Some("stopped the worker; no model is loaded".into()));
-                    state.restart_worker(false);
+                    // A load that does not answer Cancel (a chat template that never ends) is given
+                    // up with its worker; the model loaded before it comes back.
+                    if !state.restore_previous(
+                        "the new model did not stop loading when asked, so its worker was stopped and the model was not loaded;",
+                    ) {
+                        state.notice.set(Some("stopped the worker; no model is loaded".into()));
+                        state.restart_worker(false);
+                    }
                 } else if same_run {
                     state.running.set(false);
                     state.notice.set(Some("stopped the worker; the model is loading again".into()));
@@ -450,20 +456,14 @@ impl AppState {
             state.running.set(false);
             // A file that crashes the worker while loading would crash it again: never retried.
             // The model loaded before it, if any, is put back.
-            let previous = state
-                .last_loaded
-                .get_value()
-                .filter(|(prev, _)| state.source.with_value(|now| now.as_ref().is_some_and(|now| !now.same_as(prev))));
-            if let (true, Some((previous, key))) = (state.loading.get_untracked(), previous) {
-                let why = format!(
+            let put_back = state.loading.get_untracked()
+                && state.restore_previous(&format!(
                     "the model worker stopped while loading the new model ({detail}), usually because it needs more memory than the browser gives, or its file is hostile. It was not loaded again;"
-                );
-                state.error.set(Some(format!("{why} the previous model is loading again.")));
-                state.after_restore.set_value(Some(format!("{why} the previous model is back.")));
-                state.model_key.set(key);
-                state.source.set_value(Some(previous));
-                state.restart_worker(true);
-            } else if state.loading.get_untracked() {
+                ));
+            if put_back {
+                return;
+            }
+            if state.loading.get_untracked() {
                 state.error.set(Some(format!(
                     "the model worker stopped while loading this model ({detail}), usually because the browser ran out of memory for it. It was not loaded again; pick a smaller or more quantized file."
                 )));
@@ -488,6 +488,22 @@ impl AppState {
             Ok(client) => self.worker.set_value(Some(client)),
             Err(e) => self.error.set(Some(e)),
         }
+    }
+
+    /// A fresh worker with the model loaded before the one that was loading, if there was one;
+    /// `why` opens the messages shown meanwhile and once it is back.
+    fn restore_previous(&self, why: &str) -> bool {
+        let previous = self
+            .last_loaded
+            .get_value()
+            .filter(|(prev, _)| self.source.with_value(|now| now.as_ref().is_some_and(|now| !now.same_as(prev))));
+        let Some((previous, key)) = previous else { return false };
+        self.error.set(Some(format!("{why} the previous model is loading again.")));
+        self.after_restore.set_value(Some(format!("{why} the previous model is back.")));
+        self.model_key.set(key);
+        self.source.set_value(Some(previous));
+        self.restart_worker(true);
+        true
     }
 
     /// A fresh worker; `reload` loads the current model again once it is up.
