@@ -198,6 +198,12 @@ fn int8_tile(x: &int8::Cells, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> 
 /// The full next-token logits of the final-normed rows `normed` `[n, d]`, row-major.
 pub fn full_logits(model: &Model, normed: &Tensor) -> Result<Vec<f32>> {
     let slice = VocabSlice::of(model);
+    // One row (an answer's next token): the table's blocks dequantized in registers.
+    if normed.dim(0)? == 1 && crate::model::matvec::supports(slice.table.dtype()) {
+        let z = crate::model::matvec::matvec(slice.table, &normed.flatten_all()?.to_vec1::<f32>()?)?;
+        let z = Tensor::from_vec(z, (1, slice.rows()), normed.device())?;
+        return Ok(softcap(z, slice.softcap)?.flatten_all()?.to_vec1::<f32>()?);
+    }
     let vocab = slice.rows();
     let n = normed.dim(0)?;
     let mut out = vec![0f32; n * vocab];

@@ -116,6 +116,13 @@ impl Linear {
             // many tokens it is the slower one (9× in a browser, 5× natively at 36 tokens), so a
             // figure's forward pass is f32 in both precisions.
             Precision::Fast if rows == 1 => self.quantized.forward(x)?,
+            // One token, exact: each block dequantized in registers, the same f32 weights as below.
+            Precision::Exact if rows == 1 && super::matvec::supports(self.weight.dtype()) => {
+                let mut dims = x.dims().to_vec();
+                *dims.last_mut().expect("a linear layer's input has a last dimension") = out;
+                let y = super::matvec::matvec(&self.weight, &x.flatten_all()?.to_vec1::<f32>()?)?;
+                Tensor::from_vec(y, dims, &Device::Cpu)?
+            }
             // The PyTorch definition: f32 activations against the dequantized weight, a slice of
             // output rows at a time. A whole matrix in f32 (235 MB for an 8B model's MLP) would
             // raise the high-water mark of wasm memory, which is never given back.

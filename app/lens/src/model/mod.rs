@@ -4,6 +4,7 @@
 mod gemma;
 pub mod layers;
 mod llama;
+pub(crate) mod matvec;
 pub mod residence;
 
 use crate::error::{LensError, Result};
