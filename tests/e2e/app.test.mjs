@@ -297,6 +297,24 @@ test("a file whose chat template exhausts memory kills the worker once; the prev
   assert.equal(tip.top1Id, native.top_ids[30][native.ids.length - 1][0]);
 });
 
+test("a link to a file that crashes the worker asks first, crashes it once, and never loops", async () => {
+  // The template-bomb file of the test above, published beside the page.
+  const bomb = `${server.base}test-reports/template-bomb.gguf`;
+  const linked = await chromium.context.newPage();
+  await linked.goto(`${server.base}?model=${encodeURIComponent(bomb)}&chat=${encodeURIComponent(QUESTION)}`);
+  await linked.locator("#link-model-load").waitFor({ timeout: 30_000 });
+  const asked = () => server.requests.filter((r) => r === "/test-reports/template-bomb.gguf").length;
+  assert.equal(asked(), 0, "nothing downloaded before the visitor agrees");
+  await linked.click("#link-model-load");
+  await linked.waitForFunction(() => /stopped while loading this model.*not loaded again/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: TIMEOUT });
+  // Long enough for a loop to show itself: the file is fetched once, and nothing is loading.
+  await linked.waitForTimeout(5000);
+  assert.equal(asked(), 1, "the crashing file was fetched once");
+  assert.equal(await linked.locator("#progress").count(), 0, "nothing is loading");
+  assert.match(await linked.textContent("#model-info"), /no model loaded/);
+  await linked.close();
+});
+
 test("a file whose chat template never finishes is stopped by Cancel; the previous model comes back", async () => {
   // A repeat of 10^9 items joined to text: minijinja folds it while compiling, beyond fuel's reach.
   const endless = "{{ (10**9 * ['role']) ~ 'x' }}";
@@ -661,6 +679,12 @@ test("a report from the command line opens in the page with the native numbers; 
   assert.ok(!server.requests.slice(before).some((p) => p.endsWith(".gguf")), "no model fetched");
   await published.goto(`${server.base}?report=test-reports/missing.json`);
   await published.waitForFunction(() => /cannot open .*HTTP 404/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  // A report on another host is not fetched from a link (the same server under another origin).
+  const elsewhere = new URL("test-reports/cli-report.json", server.base.replace("127.0.0.1", "localhost")).href;
+  const asked = server.requests.length;
+  await published.goto(`${server.base}?report=${encodeURIComponent(elsewhere)}`);
+  await published.waitForFunction(() => /only reports published beside this page/.test(document.querySelector("#error")?.textContent ?? ""), null, { timeout: 30_000 });
+  assert.ok(!server.requests.slice(asked).some((p) => p.includes("cli-report")), "the other host was not asked");
   await published.close();
 });
 

@@ -27,6 +27,8 @@ usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
   --json OUT            write the report as JSON
   --memory-limit SIZE   stop with an error past this much memory, e.g. 8G or 500M (default:
                         4x the model file + 2G, at most 3/4 of the memory available)
+  --template-timeout S  stop with an error when the chat template renders for longer than S
+                        seconds (default 30; real templates take milliseconds)
 ";
 
 /// A command line: which model file, the question, and where to write the report.
@@ -37,6 +39,8 @@ pub struct Args {
     pub streamed: bool,
     /// Bytes the tool may hold (`memory_budget`).
     pub memory_limit: Option<usize>,
+    /// Seconds one render of the chat template may take (`template_deadline`).
+    pub template_timeout: Option<u64>,
 }
 
 impl Args {
@@ -47,6 +51,7 @@ impl Args {
         let mut q = Question::default();
         let mut streamed = false;
         let mut memory_limit = None;
+        let mut template_timeout = None;
         let mut i = 0;
         while i < args.len() {
             let flag = args[i].as_str();
@@ -65,6 +70,7 @@ impl Args {
                 "--template" => template = Some(value()?),
                 "--json" => json = Some(value()?),
                 "--memory-limit" => memory_limit = Some(size(flag, &value()?)?),
+                "--template-timeout" => template_timeout = Some(number::<u64>(flag, &value()?)?.max(1)),
                 "--top-k" => q.top_k = number(flag, &value()?)?,
                 "--generate" => q.answer_tokens = number(flag, &value()?)?,
                 "--temperature" => q.sampling.temperature = number(flag, &value()?)?,
@@ -117,7 +123,7 @@ impl Args {
                 loupe_lens::protocol::STREAMED_GENERATION
             ));
         }
-        Ok(Some(Self { model, question: q, json, streamed, memory_limit }))
+        Ok(Some(Self { model, question: q, json, streamed, memory_limit, template_timeout }))
     }
 }
 

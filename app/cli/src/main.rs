@@ -10,6 +10,7 @@
 mod args;
 mod memory_budget;
 mod summary;
+mod template_deadline;
 
 use args::Args;
 use loupe_lens::protocol::{LensReport, Timings, REPORT_SCHEMA};
@@ -30,6 +31,8 @@ fn main() {
     };
     let file_bytes = std::fs::metadata(&args.model).map(|m| m.len()).unwrap_or(0);
     memory_budget::set_limit(args.memory_limit.unwrap_or_else(|| memory_budget::default_limit(file_bytes)));
+    let deadline = args.template_timeout.map_or(template_deadline::DEFAULT, std::time::Duration::from_secs);
+    template_deadline::watch(deadline, fail);
     if let Err(e) = run(&args) {
         fail(&e);
     }

@@ -172,3 +172,31 @@ fn a_template_that_takes_all_memory_stops_at_the_budget() {
     assert_one_line_error(&out, "memory budget of 1024 MiB");
     assert_one_line_error(&loupe(&["--model", &model, "--raw", "a", "--memory-limit", "lots"]), "8G");
 }
+
+/// Templates that never end and take no memory: minijinja walks 10^15 lazily repeated items inside
+/// one instruction (or while folding constants at compile time), where fuel does not reach. The
+/// tool's deadline stops each with one line.
+#[test]
+fn a_template_that_never_ends_stops_at_the_deadline() {
+    let model = smollm2();
+    for (name, source) in [
+        ("in.jinja", "{{ 'z' in 10**15 * ['a'] }}"),
+        ("equal.jinja", "{% if (10**15 * ['a']) == (10**15 * ['a']) %}x{% endif %}"),
+    ] {
+        let endless = tmp(name);
+        std::fs::write(&endless, source).unwrap();
+        let started = std::time::Instant::now();
+        let out = loupe(&[
+            "--model",
+            &model,
+            "--chat",
+            "a",
+            "--template",
+            endless.to_str().unwrap(),
+            "--template-timeout",
+            "2",
+        ]);
+        assert_one_line_error(&out, "did not finish rendering within 2 s");
+        assert!(started.elapsed().as_secs() < 60, "{name} took {:?}", started.elapsed());
+    }
+}

@@ -37,6 +37,8 @@ impl<'a> GgufFile<'a> {
             return Err(LensError::NotGguf("it does not start with the GGUF magic bytes".into()));
         }
         source.seek(SeekFrom::Start(0)).map_err(|e| LensError::Corrupt(e.to_string()))?;
+        check_alignment(&mut source)?;
+        source.seek(SeekFrom::Start(0)).map_err(|e| LensError::Corrupt(e.to_string()))?;
         let content = Content::read(&mut source).map_err(|e| {
             let msg = candle_message(&e);
             if msg.contains("unknown dtype") {
@@ -215,4 +217,104 @@ impl<'a> GgufFile<'a> {
         source.seek(SeekFrom::Start(start)).map_err(|e| corrupt(e.to_string()))?;
         crate::quantized::filled(dtype, shape, |buf| source.read_exact(buf).map_err(|e| corrupt(e.to_string())))
     }
+}
+
+/// candle rounds the data offset up to `general.alignment` without checking it, and divides by
+/// zero on a 0. So the metadata is walked once before candle reads it, values skipped, and an
+/// alignment llama.cpp would refuse too (0, or not a power of two) is refused here. Anything else
+/// odd on the way is left for candle's reader to name.
+fn check_alignment<R: Read + Seek>(source: &mut BufReader<R>) -> Result<()> {
+    match find_alignment(source) {
+        Ok(Some(alignment)) if !alignment.is_power_of_two() => Err(LensError::BadMetadata {
+            key: "general.alignment".into(),
+            why: format!("{alignment} is not a power of two"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+const ALIGNMENT_KEY: &[u8; 17] = b"general.alignment";
+
+/// The value of `general.alignment`, where the header has one of an integer type candle reads.
+fn find_alignment<R: Read + Seek>(s: &mut BufReader<R>) -> std::io::Result<Option<u64>> {
+    let magic_version: [u8; 8] = read_bytes(s)?;
+    // Version 1 wrote 32-bit counts and lengths, later versions 64-bit.
+    let wide = u32::from_le_bytes([magic_version[4], magic_version[5], magic_version[6], magic_version[7]]) >= 2;
+    let _tensors = read_count(s, wide)?;
+    let entries = read_count(s, wide)?;
+    for _ in 0..entries {
+        let key_len = read_count(s, wide)?;
+        let is_alignment = if key_len == ALIGNMENT_KEY.len() as u64 {
+            read_bytes::<17>(s)? == *ALIGNMENT_KEY
+        } else {
+            skip(s, key_len)?;
+            false
+        };
+        let value_type = read_u32(s)?;
+        if is_alignment {
+            return Ok(match value_type {
+                0 | 1 => Some(read_bytes::<1>(s)?[0] as u64),
+                2 | 3 => Some(u16::from_le_bytes(read_bytes(s)?) as u64),
+                4 | 5 => Some(read_u32(s)? as u64),
+                _ => None,
+            });
+        }
+        skip_value(s, value_type, wide, 0)?;
+    }
+    Ok(None)
+}
+
+fn skip_value<R: Read + Seek>(s: &mut BufReader<R>, value_type: u32, wide: bool, depth: u32) -> std::io::Result<()> {
+    let invalid = || std::io::Error::from(std::io::ErrorKind::InvalidData);
+    match value_type {
+        8 => {
+            let len = read_count(s, wide)?;
+            skip(s, len)
+        }
+        9 if depth < 4 => {
+            let element_type = read_u32(s)?;
+            let count = read_count(s, wide)?;
+            match fixed_size(element_type) {
+                Some(size) => skip(s, count.checked_mul(size).ok_or_else(invalid)?),
+                // Each element reads at least its length, so a count past the file's end fails there.
+                None => (0..count).try_for_each(|_| skip_value(s, element_type, wide, depth + 1)),
+            }
+        }
+        other => skip(s, fixed_size(other).ok_or_else(invalid)?),
+    }
+}
+
+/// Bytes of a scalar of GGUF value type `t`.
+fn fixed_size(t: u32) -> Option<u64> {
+    match t {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4..=6 => Some(4),
+        10..=12 => Some(8),
+        _ => None,
+    }
+}
+
+fn read_bytes<const N: usize>(s: &mut impl Read) -> std::io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    s.read_exact(&mut b)?;
+    Ok(b)
+}
+
+fn read_u32(s: &mut impl Read) -> std::io::Result<u32> {
+    Ok(u32::from_le_bytes(read_bytes(s)?))
+}
+
+fn read_count(s: &mut impl Read, wide: bool) -> std::io::Result<u64> {
+    if wide {
+        Ok(u64::from_le_bytes(read_bytes(s)?))
+    } else {
+        read_u32(s).map(u64::from)
+    }
+}
+
+/// Moves past `n` bytes within the buffer where it can (a seek that empties the buffer would be a
+/// new read of a `Blob` in the browser). Past the end is allowed; the next read fails there.
+fn skip<R: Read + Seek>(s: &mut BufReader<R>, n: u64) -> std::io::Result<()> {
+    s.seek_relative(i64::try_from(n).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?)
 }

@@ -5,6 +5,7 @@
 use crate::error::{LensError, Result};
 use minijinja::{context, Environment, Error, ErrorKind};
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatMessage {
@@ -58,6 +59,33 @@ pub struct Rendered {
 const MAX_TEMPLATE_BYTES: usize = 1 << 20;
 const MAX_OUTPUT_BYTES: usize = 1 << 24;
 
+/// Renders begun and ended, so that a front end with a clock and a second thread (the native tool)
+/// can stop a render that never ends. Fuel cannot: minijinja folds constant expressions while
+/// compiling, and walks some lazy sequences (`x in 10**15 * [y]`) inside one instruction.
+static RENDERS_BEGUN: AtomicUsize = AtomicUsize::new(0);
+static RENDERS_ENDED: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of the render going on now, if one is.
+pub fn render_in_progress() -> Option<usize> {
+    let begun = RENDERS_BEGUN.load(Ordering::SeqCst);
+    (RENDERS_ENDED.load(Ordering::SeqCst) < begun).then_some(begun)
+}
+
+struct RenderCount;
+
+impl RenderCount {
+    fn begin() -> Self {
+        RENDERS_BEGUN.fetch_add(1, Ordering::SeqCst);
+        RenderCount
+    }
+}
+
+impl Drop for RenderCount {
+    fn drop(&mut self) {
+        RENDERS_ENDED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 pub fn render(
     source: &str,
     messages: &[ChatMessage],
@@ -65,6 +93,7 @@ pub fn render(
     eos_token: &str,
     add_generation_prompt: bool,
 ) -> Result<Rendered> {
+    let _counted = RenderCount::begin();
     if source.len() > MAX_TEMPLATE_BYTES {
         return Err(LensError::Template(format!(
             "the template is {} bytes, over the limit of {MAX_TEMPLATE_BYTES}",

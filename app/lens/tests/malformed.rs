@@ -192,6 +192,52 @@ fn bad_hyper_parameters_are_refused() {
     }
 }
 
+/// Values that pass a type check and would still give garbage: the heads outnumbering the
+/// dimensions, a sliding window of nothing, a LongRoPE context whose logarithm is 0, an absurd
+/// local rotary base. Each in an architecture that reads it.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn hyper_parameters_that_make_garbage_are_refused_in_every_architecture() {
+    for (fixture_name, key, value) in [
+        ("gemma2.gguf", "gemma2.attention.sliding_window", Value::U32(0)),
+        ("gemma3.gguf", "gemma3.attention.sliding_window", Value::U32(0)),
+        ("gemma3.gguf", "gemma3.rope.local.freq_base", Value::F32(1e30)),
+        ("gemma2.gguf", "gemma2.attn_logit_softcapping", Value::F32(f32::NAN)),
+        ("phi3.5-long.gguf", "phi3.rope.scaling.original_context_length", Value::U32(1)),
+        ("phi3.5-long.gguf", "phi3.rope.scaling.original_context_length", Value::U32(0)),
+    ] {
+        let mut g = TinyGguf::read(&fixture(&format!("architectures/{fixture_name}")));
+        assert!(g.metadata.iter().any(|(k, _)| k == key), "{fixture_name} has no {key}");
+        g.set(key, value.clone());
+        let e = load_err(&g.bytes());
+        assert!(
+            matches!(&e, LensError::BadMetadata { key: k, .. } if k == key),
+            "{fixture_name} {key} = {value:?}: {e}"
+        );
+    }
+    let mut g = TinyGguf::byte_level(64);
+    g.set("llama.attention.head_count", Value::U32(2 * D as u32));
+    g.set("llama.attention.head_count_kv", Value::U32(2 * D as u32));
+    let e = load_err(&g.bytes());
+    assert!(matches!(&e, LensError::BadMetadata { key, .. } if key == "llama.attention.head_count"), "{e}");
+}
+
+/// candle divides by `general.alignment` while reading the header: a 0 was a panic there.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn an_alignment_that_is_not_a_power_of_two_is_refused() {
+    for value in [Value::U32(0), Value::U8(0), Value::I32(0), Value::U16(0), Value::U32(3), Value::U32(48)] {
+        let mut g = TinyGguf::byte_level(64);
+        g.set("general.alignment", value.clone());
+        let e = load_err(&g.bytes());
+        assert!(matches!(&e, LensError::BadMetadata { key, .. } if key == "general.alignment"), "{value:?}: {e}");
+    }
+    // The alignment the file was written with loads, wherever the key sits among the metadata.
+    let mut g = TinyGguf::byte_level(64);
+    g.set("general.alignment", Value::U32(32));
+    assert!(Engine::load(&g.bytes()).is_ok());
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn bad_templates_give_template_errors() {
@@ -322,6 +368,10 @@ fn write_fuzz_seed_corpus() {
         std::fs::write(dir.join(name), bytes).unwrap();
     };
     write("gguf_load", "tiny-byte-level.gguf", &TinyGguf::byte_level(64).bytes());
+    // With the alignment key, for the fuzzer to change its value (a 0 once panicked in candle).
+    let mut aligned = TinyGguf::byte_level(64);
+    aligned.set("general.alignment", Value::U32(32));
+    write("gguf_load", "tiny-aligned.gguf", &aligned.bytes());
     for name in loupe_lens::template::BUILTIN_NAMES {
         write("template_render", name, loupe_lens::template::builtin(name).unwrap().as_bytes());
     }
@@ -356,6 +406,9 @@ fn broken_numbers_show_as_not_a_number() {
     let opts = LensOptions { top_k: 3, track: vec![ids[0]], ..Default::default() };
     let grid = engine.lens(&rows, &opts, &|| false).unwrap();
     assert!(grid.entropy.iter().flatten().all(|h| h.is_nan()), "{:?}", grid.entropy);
+    // The tracked token is neither likely nor ranked first: its rank is none (0).
+    assert!(grid.tracked[0].prob.iter().flatten().all(|p| p.is_nan()));
+    assert!(grid.tracked[0].rank.iter().flatten().all(|&r| r == 0), "{:?}", grid.tracked[0].rank);
     let back: loupe_lens::protocol::LensGrid = serde_json::from_str(&serde_json::to_string(&grid).unwrap()).unwrap();
     assert!(back.entropy.iter().flatten().all(|h| h.is_nan()));
     let answer = engine.generate(&ids, 3, &Default::default(), Precision::Exact, &mut |_| true);

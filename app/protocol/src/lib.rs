@@ -16,5 +16,5 @@ pub use messages::{
     too_large_message, CachedModel, Event, ModelInfo, Request, RunId, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES,
     STREAMED_GENERATION,
 };
-pub use question::{Precision, Prompt, Question, Sampling, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K};
+pub use question::{Precision, Prompt, Question, Sampling, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K, MAX_TRACKED};
 pub use report::{LensGrid, LensReport, Sequence, Timings, TokenInfo, TrackedToken, REPORT_SCHEMA};

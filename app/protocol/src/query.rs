@@ -3,7 +3,7 @@
 //! `track`, `answer`, `inside_blocks`, `temperature`, `top_p`, `seed`. Defaults are left out. Reading clamps numbers
 //! into range and reports what it could not read, so a garbled link still opens a sensible view.
 
-use crate::question::{Precision, Prompt, Question, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K};
+use crate::question::{Precision, Prompt, Question, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K, MAX_TRACKED};
 
 /// The query pairs of a question (values unencoded; the caller URL-encodes them).
 pub fn to_query(q: &Question) -> Vec<(&'static str, String)> {
@@ -65,7 +65,13 @@ pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (O
             },
             "top_k" => q.top_k = number(key, value, 1, MAX_TOP_K, q.top_k, &mut notes),
             "answer" => q.answer_tokens = number(key, value, 0, MAX_ANSWER_TOKENS, 0, &mut notes),
-            "track" => q.track = Question::parse_track_list(value),
+            "track" => {
+                q.track = Question::parse_track_list(value);
+                if q.track.len() > MAX_TRACKED {
+                    notes.push(format!("only the first {MAX_TRACKED} of {} tracked tokens are kept", q.track.len()));
+                    q.track.truncate(MAX_TRACKED);
+                }
+            }
             "inside_blocks" => q.inside_blocks = value == "1" || value == "true",
             "temperature" => q.sampling.temperature = number(key, value, 0.0, 10.0, 0.0, &mut notes),
             "top_p" => q.sampling.top_p = number(key, value, 0.01, 1.0, 1.0, &mut notes),
@@ -81,7 +87,8 @@ pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (O
     (Some(q), notes)
 }
 
-/// `value` parsed and clamped into `lo..=hi`; unreadable values fall back to `default`.
+/// `value` parsed and clamped into `lo..=hi`; unreadable values (NaN among them, which compares
+/// with nothing and would slip past both bounds) fall back to `default`.
 fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
     key: &str,
     value: &str,
@@ -91,6 +98,10 @@ fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
     notes: &mut Vec<String>,
 ) -> T {
     match value.trim().parse::<T>() {
+        Ok(v) if v.partial_cmp(&lo).is_none() => {
+            notes.push(format!("{key} `{value}` is not a number"));
+            default
+        }
         Ok(v) if v < lo => {
             notes.push(format!("{key} {value} raised to {lo}"));
             lo
@@ -146,5 +157,18 @@ mod tests {
         assert_eq!(q.precision, Precision::Exact);
         assert_eq!(notes.len(), 3);
         assert!(from_query([("answer", "3")]).0.is_none());
+        // NaN compares with nothing: it falls back to the default instead of slipping past both bounds.
+        let (q, notes) = from_query([("raw", "x"), ("temperature", "NaN"), ("top_p", "nan"), ("seed", "-1")]);
+        let q = q.unwrap();
+        assert_eq!((q.sampling.temperature, q.sampling.top_p, q.sampling.seed), (0.0, 1.0, 0));
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(q.validate().is_ok());
+        // Thousands of tracked tokens are cut to the limit, repeats kept once.
+        let many: Vec<String> = (0..5000).map(|i| format!(" t{i}")).collect();
+        let (q, notes) = from_query([("raw", "x"), ("track", &format!(" a, a, a,{}", many.join(",")))]);
+        let q = q.unwrap();
+        assert_eq!(q.track.len(), MAX_TRACKED);
+        assert_eq!(q.track[..2], [" a".to_string(), " t0".to_string()]);
+        assert!(q.validate().is_ok() && notes.len() == 1, "{notes:?}");
     }
 }

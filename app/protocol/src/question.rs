@@ -104,6 +104,8 @@ impl Default for Sampling {
 /// Bounds every front end enforces, so a link or a flag cannot ask for absurd work.
 pub const MAX_TOP_K: usize = 100;
 pub const MAX_ANSWER_TOKENS: usize = 1024;
+/// Each tracked token adds a pass over every cell's logits and a row of numbers per cell.
+pub const MAX_TRACKED: usize = 32;
 
 /// A whole question. Missing fields take their defaults when read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -168,6 +170,9 @@ impl Question {
         if self.top_k == 0 || self.top_k > MAX_TOP_K {
             return Err(format!("top-k is between 1 and {MAX_TOP_K}, not {}", self.top_k));
         }
+        if self.track.len() > MAX_TRACKED {
+            return Err(format!("at most {MAX_TRACKED} tokens can be tracked, not {}", self.track.len()));
+        }
         if self.answer_tokens > MAX_ANSWER_TOKENS {
             return Err(format!("an answer is at most {MAX_ANSWER_TOKENS} tokens, not {}", self.answer_tokens));
         }
@@ -183,8 +188,15 @@ impl Question {
 
     /// Tracked strings from the comma-separated form the page uses; spaces count
     /// (` Canberra, Sydney` tracks ` Canberra` and ` Sydney`).
+    /// A string given twice is tracked once.
     pub fn parse_track_list(list: &str) -> Vec<String> {
-        list.split(',').filter(|s| !s.trim().is_empty()).map(str::to_owned).collect()
+        let mut tracked: Vec<String> = Vec::new();
+        for s in list.split(',').filter(|s| !s.trim().is_empty()) {
+            if !tracked.iter().any(|t| t == s) {
+                tracked.push(s.to_owned());
+            }
+        }
+        tracked
     }
 
     pub fn track_list(&self) -> String {

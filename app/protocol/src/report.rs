@@ -92,7 +92,7 @@ pub struct TrackedToken {
     pub text: String,
     #[serde(deserialize_with = "non_finite::matrix")]
     pub prob: Vec<Vec<f32>>,
-    /// 1 = the most probable token of that cell.
+    /// 1 = the most probable token of that cell; 0 = none (the cell's numbers are not a number).
     pub rank: Vec<Vec<u32>>,
 }
 

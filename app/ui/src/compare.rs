@@ -111,8 +111,10 @@ pub fn difference(
             let j = pinned.tracked().iter().position(|t| &t.piece == piece)?;
             let now = current.value(Metric::TrackedProbability(i), r, p)?;
             let before = pinned.value(Metric::TrackedProbability(j), pr, pp)?;
-            // A probability that underflowed to 0 counts as the smallest one, not as -inf.
-            Some(now.max(f32::MIN_POSITIVE).ln() - before.max(f32::MIN_POSITIVE).ln())
+            // A probability that underflowed to 0 counts as the smallest one, not as -inf; NaN stays
+            // NaN (`f32::max` would turn it into the smallest probability).
+            let ln = |x: f32| if x.is_nan() { f32::NAN } else { x.max(f32::MIN_POSITIVE).ln() };
+            Some(ln(now) - ln(before))
         }
         other => Some(current.value(other, r, p)? - pinned.value(other, pr, pp)?),
     }

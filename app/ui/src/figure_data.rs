@@ -176,11 +176,19 @@ impl FigureData {
         if !self.has_cell(r, p) {
             return None;
         }
+        // A cell whose logits were not a number has no top token or rank to show either: every
+        // metric says NaN (hatched), never "pending" or "certain".
+        let broken = g.entropy[r].get(p).is_some_and(|h| h.is_nan());
+        if broken && !matches!(metric, Metric::EntropyChange | Metric::LogProbabilityChange(_)) {
+            return Some(f32::NAN);
+        }
         match metric {
             Metric::Entropy => g.entropy[r].get(p).copied(),
             Metric::TopProbability => g.top_probs[r].get(p).and_then(|c| c.first()).copied(),
             Metric::TrackedProbability(i) => g.tracked.get(i).and_then(|t| t.prob[r].get(p)).copied(),
-            Metric::TrackedRank(i) => g.tracked.get(i).and_then(|t| t.rank[r].get(p)).map(|&r| r as f32),
+            Metric::TrackedRank(i) => {
+                g.tracked.get(i).and_then(|t| t.rank[r].get(p)).map(|&r| if r == 0 { f32::NAN } else { r as f32 })
+            }
             Metric::KlToLast => g.kl_to_last[r].get(p).copied(),
             Metric::EntropyChange => self.change(Metric::Entropy, r, p),
             Metric::LogProbabilityChange(i) => self.change(Metric::TrackedProbability(i), r, p),
@@ -239,5 +247,53 @@ impl FigureData {
 
     pub fn ln_vocab(&self) -> Option<f32> {
         (self.report.vocab > 0).then(|| (self.report.vocab as f32).ln())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One row of two cells: the first broken (its logits were NaN, so no top-k and rank 0), the
+    /// second ordinary.
+    fn broken_and_ordinary() -> FigureData {
+        let n = 2;
+        let token = TokenInfo { id: 1, piece: "a".into(), text: "a".into(), special: false, template: false };
+        let mut report = LensReport { schema: REPORT_SCHEMA, ..Default::default() };
+        report.sequence = Sequence::new("aa".into(), vec![token; n], None);
+        report.grid = LensGrid {
+            n_rows: 1,
+            n_positions: n,
+            entropy: vec![vec![f32::NAN, 1.5]],
+            top_ids: vec![vec![vec![], vec![1]]],
+            top_probs: vec![vec![vec![], vec![0.25]]],
+            top_tokens: vec![vec![vec![], vec!["a".into()]]],
+            top_texts: vec![vec![vec![], vec!["a".into()]]],
+            kl_to_last: vec![vec![f32::NAN, 0.0]],
+            tracked: vec![TrackedToken {
+                id: 1,
+                prob: vec![vec![f32::NAN, 0.25]],
+                rank: vec![vec![0, 1]],
+                ..Default::default()
+            }],
+        };
+        FigureData::opened(report).unwrap()
+    }
+
+    #[test]
+    fn a_broken_cell_is_not_a_number_under_every_metric() {
+        let f = broken_and_ordinary();
+        for metric in [
+            Metric::Entropy,
+            Metric::TopProbability,
+            Metric::TrackedProbability(0),
+            Metric::TrackedRank(0),
+            Metric::KlToLast,
+        ] {
+            assert!(f.value(metric, 0, 0).is_some_and(f32::is_nan), "{metric:?}: {:?}", f.value(metric, 0, 0));
+            assert!(f.value(metric, 0, 1).is_some_and(f32::is_finite), "{metric:?}");
+        }
+        assert_eq!(f.value(Metric::TrackedRank(0), 0, 1), Some(1.0));
+        assert_eq!(f.not_a_number(), 1);
     }
 }

@@ -105,6 +105,9 @@ pub struct AppState {
 }
 
 /// The body of a GET as text; an HTTP error or a network failure is a message.
+/// A report of 3,000 positions with the lens inside blocks is about 40 MB of JSON.
+const MAX_REPORT_BYTES: u64 = 256 << 20;
+
 async fn fetch_text(url: &str) -> Result<String, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
@@ -116,6 +119,10 @@ async fn fetch_text(url: &str) -> Result<String, String> {
         JsFuture::from(window.fetch_with_str(url)).await.map_err(failed)?.unchecked_into();
     if !response.ok() {
         return Err(format!("the server answered HTTP {}", response.status()));
+    }
+    let announced = response.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<u64>().ok());
+    if let Some(n) = announced.filter(|&n| n > MAX_REPORT_BYTES) {
+        return Err(format!("it is {n} bytes, more than the {MAX_REPORT_BYTES} a report may have"));
     }
     let text = JsFuture::from(response.text().map_err(failed)?).await.map_err(failed)?;
     text.as_string().ok_or_else(|| "it is not text".into())
@@ -176,6 +183,9 @@ impl AppState {
 
     /// Loads a model by URL (a preset or any GGUF address).
     pub fn load_url(&self, key: String, url: String, name: String) {
+        if self.busy_for_a_load() {
+            return;
+        }
         self.model_key.set(key);
         self.source.set_value(Some(ModelSource::Url { url: absolute(&url), name }));
         self.load_source();
@@ -188,6 +198,9 @@ impl AppState {
     }
 
     pub fn load_file(&self, file: web_sys::File) {
+        if self.busy_for_a_load() {
+            return;
+        }
         if file.size() as u64 > loupe_protocol::MAX_MODEL_BYTES {
             self.error.set(Some(loupe_protocol::too_large_message(file.size() as u64)));
             return;
@@ -195,6 +208,17 @@ impl AppState {
         self.model_key.set(String::new());
         self.source.set_value(Some(ModelSource::File(file)));
         self.load_source();
+    }
+
+    /// One load at a time, and none during a run: a second request would queue behind the first in
+    /// the worker, and the page would lose track of which model is the one that loaded.
+    fn busy_for_a_load(&self) -> bool {
+        let (loading, running) = (self.loading.get_untracked(), self.running.get_untracked());
+        if loading || running {
+            let what = if loading { "a model is loading" } else { "a run is going" };
+            self.notice.set(Some(format!("{what}: wait for it or press Cancel, then load the new model")));
+        }
+        loading || running
     }
 
     /// (Re)loads the current model source, if any.
@@ -407,10 +431,23 @@ impl AppState {
     }
 
     /// Shows a report published at `url` (a link's `report=`), so a static site can host figures.
+    /// Only beside the page: a link must not make the visitor's browser fetch from any host unasked
+    /// (the same reason a model link asks first).
     pub fn open_report_url(&self, url: String) {
         let state = *self;
+        let target = absolute(&url);
+        let page_origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+        let target_origin = web_sys::Url::new(&target).map(|u| u.origin()).unwrap_or_default();
+        if target_origin != page_origin {
+            let why = format!(
+                "a link opens only reports published beside this page, and this one is on {target_origin}; \
+                 download it and open it here instead"
+            );
+            self.show_report(&url, Err(why));
+            return;
+        }
         wasm_bindgen_futures::spawn_local(async move {
-            let text = fetch_text(&absolute(&url)).await;
+            let text = fetch_text(&target).await;
             state.show_report(&url, text);
         });
     }

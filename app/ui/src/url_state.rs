@@ -37,6 +37,9 @@ pub struct Link {
     pub notes: Vec<String>,
 }
 
+/// Below this not even a model's header and vocabulary fit.
+const MIN_RESIDENT_LIMIT: u64 = 64 << 10;
+
 pub fn read() -> Link {
     let pairs = current_pairs();
     let get = |k: &str| pairs.iter().find(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| v.clone());
@@ -49,6 +52,10 @@ pub fn read() -> Link {
         }
     });
     let resident_limit = get("resident_limit").and_then(|v| match v.parse::<u64>() {
+        Ok(n) if n < MIN_RESIDENT_LIMIT => {
+            notes.push(format!("resident_limit {n} raised to {MIN_RESIDENT_LIMIT}"));
+            Some(MIN_RESIDENT_LIMIT)
+        }
         Ok(n) => Some(n),
         Err(_) => {
             notes.push(format!("resident_limit `{v}` is not a number of bytes"));

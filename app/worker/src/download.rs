@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, Cache, ReadableStream, Response};
 
-const INCOMING: &str = "loupe-incoming-v1";
+pub(crate) const INCOMING: &str = "loupe-incoming-v1";
 
 async fn incoming() -> Option<Cache> {
     crate::loader::open_cache_named(INCOMING).await

@@ -58,7 +58,10 @@ fn dispatch(request: Request, file: Option<web_sys::File>) {
         Request::ListCache => wasm_bindgen_futures::spawn_local(loader::post_cache_list()),
         Request::ClearCache { url } => wasm_bindgen_futures::spawn_local(async move {
             if let Err(message) = loader::clear(url.as_deref()).await {
-                transport::post(&Event::Error { run: None, message });
+                // A notice: an error without a run would end whatever load or run is going.
+                transport::post(&Event::Notice {
+                    message: format!("could not delete from the model store: {message}"),
+                });
             }
             loader::post_cache_list().await;
         }),

@@ -129,7 +129,8 @@ pub async fn cache_list() -> Result<Vec<CachedModel>, String> {
 pub async fn post_cache_list() {
     match cache_list().await {
         Ok(entries) => post(&Event::CacheList { entries }),
-        Err(message) => post(&Event::Error { run: None, message }),
+        // A notice, not an error: an error without a run ends the load or run the page waits for.
+        Err(message) => post(&Event::Notice { message: format!("the model store could not be listed: {message}") }),
     }
 }
 
@@ -143,6 +144,8 @@ pub async fn clear(url: Option<&str>) -> Result<(), String> {
         None => {
             let caches = scope().caches().map_err(js_error)?;
             JsFuture::from(caches.delete(CACHE_NAME)).await.map_err(js_error)?;
+            // What a download left when its tab closed or its worker died mid-way goes too.
+            JsFuture::from(caches.delete(crate::download::INCOMING)).await.map_err(js_error)?;
         }
     }
     Ok(())

@@ -140,6 +140,8 @@ impl Engine {
             }
         };
         let encoded = tk.encode(&text)?;
+        // Before each token's strings are made: a template's 16 MiB of text is millions of them.
+        self.model.check_length(encoded.len() + usize::from(bos.is_some()))?;
         let mut tokens: Vec<TokenInfo> = Vec::with_capacity(encoded.len() + 1);
         if let Some(b) = bos {
             tokens.push(self.token_info(b, true));
@@ -148,7 +150,6 @@ impl Engine {
             let inside_content = content_spans.iter().any(|s| e.span.start < s.end && s.start < e.span.end);
             tokens.push(self.token_info(e.id, !inside_content));
         }
-        self.model.check_length(tokens.len())?;
         Ok(Sequence::new(text, tokens, template_name))
     }
 

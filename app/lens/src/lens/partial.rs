@@ -131,7 +131,8 @@ impl LensPartial {
             }
             for (i, t) in grid.tracked.iter_mut().enumerate() {
                 t.prob[r][p] = (cell.tracked_logit[i] as f64 - log_z).exp() as f32;
-                t.rank[r][p] = cell.above[i] + 1;
+                // A NaN logit is above nothing and below nothing: no rank, not rank 1.
+                t.rank[r][p] = if t.prob[r][p].is_nan() { 0 } else { cell.above[i] + 1 };
             }
         }
         grid

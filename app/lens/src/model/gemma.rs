@@ -71,11 +71,18 @@ pub struct Gemma {
 impl Gemma {
     pub fn load(g: &GgufFile, h: Hyper, embed: Embedding, variant: Variant, residence: &Residence) -> Result<Self> {
         let key = |k: &str| format!("{}.{k}", variant.arch);
-        let window = g.opt_usize(&key("attention.sliding_window"))?.unwrap_or(h.context).max(1);
+        let window = match g.opt_usize(&key("attention.sliding_window"))? {
+            None => h.context,
+            Some(0) => {
+                let why = "a window of 0 positions would leave nothing to attend to".into();
+                return Err(crate::LensError::BadMetadata { key: key("attention.sliding_window"), why });
+            }
+            Some(w) => w,
+        };
         let at_least_one = |k: &str, default: f32| -> Result<f32> {
             match g.opt_f32(&key(k))? {
                 None => Ok(default),
-                Some(v) if v.is_finite() && v >= 1.0 => Ok(v),
+                Some(v) if v.is_finite() && (1.0..=1e12).contains(&v) => Ok(v),
                 Some(v) => Err(crate::LensError::BadMetadata { key: key(k), why: format!("{v} is out of range") }),
             }
         };

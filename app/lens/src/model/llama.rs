@@ -179,8 +179,14 @@ fn rotary(g: &GgufFile, h: &Hyper, style: RopeStyle) -> Result<Rotary> {
         (Some(short), Some(long)) => {
             let key = format!("{arch}.rope.scaling.original_context_length");
             let original = match g.opt_usize(&key)? {
-                Some(n) if n > 0 => n,
-                _ => return Err(LensError::BadMetadata { key, why: "LongRoPE needs the original context".into() }),
+                // Its logarithm divides the default magnitude: 1 would make it infinite.
+                Some(n) if n > 1 => n,
+                _ => {
+                    return Err(LensError::BadMetadata {
+                        key,
+                        why: "LongRoPE needs an original context of 2 or more".into(),
+                    })
+                }
             };
             // The file states the magnitude; otherwise LongRoPE's own default from the stretch.
             let stretch = h.context as f32 / original as f32;

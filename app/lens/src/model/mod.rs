@@ -133,7 +133,11 @@ impl Model {
                     why: format!("{v} is out of range"),
                 })
             }
-            None => d_model / n_heads,
+            None if d_model >= n_heads => d_model / n_heads,
+            None => {
+                let why = format!("{n_heads} heads do not fit in {d_model} embedding dimensions");
+                return Err(LensError::BadMetadata { key: key("attention.head_count"), why });
+            }
         };
         let n_kv_heads = match g.opt_usize(&key("attention.head_count_kv"))? {
             Some(v) => v,

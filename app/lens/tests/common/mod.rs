@@ -116,6 +116,19 @@ impl TinyGguf {
         g
     }
 
+    /// Every entry and tensor of an existing GGUF file, to be changed and written again.
+    pub fn read(path: &std::path::Path) -> Self {
+        let mut file = std::io::Cursor::new(std::fs::read(path).unwrap());
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        let mut metadata: Vec<(String, Value)> = content.metadata.clone().into_iter().collect();
+        metadata.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+        names.sort();
+        let tensors =
+            names.into_iter().map(|n| (n.clone(), content.tensor(&mut file, n, &Device::Cpu).unwrap())).collect();
+        Self { metadata, tensors }
+    }
+
     pub fn set(&mut self, key: &str, value: Value) {
         self.metadata.retain(|(k, _)| k != key);
         self.metadata.push((key.into(), value));
