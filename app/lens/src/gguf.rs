@@ -61,6 +61,12 @@ impl<'a> GgufFile<'a> {
         self.content.metadata.contains_key(key)
     }
 
+    /// Drops the array values of keys starting with `prefix` (once what they describe is built).
+    pub fn drop_arrays(&mut self, prefix: &str) {
+        self.content.metadata.retain(|k, v| !(k.starts_with(prefix) && matches!(v, Value::Array(_))));
+        self.content.metadata.shrink_to_fit();
+    }
+
     pub fn value(&self, key: &str) -> Result<&Value> {
         self.content.metadata.get(key).ok_or_else(|| LensError::MissingMetadata(key.to_string()))
     }

@@ -46,8 +46,16 @@ enum ToHelper {
 #[derive(Serialize, Deserialize)]
 enum FromHelper {
     Initialized,
-    Partial { job: u64, partial: LensPartial },
-    Failed(String),
+    Partial {
+        job: u64,
+        partial: LensPartial,
+    },
+    /// `job`: the lens request that failed, so a failure left over from a cancelled run does not
+    /// give up a helper that is working on the current one.
+    Failed {
+        job: Option<u64>,
+        why: String,
+    },
 }
 
 // ---------- coordinator side ----------
@@ -255,8 +263,9 @@ pub async fn lens(engine: &Engine, job: &LensJob, cancel: &dyn Fn() -> bool) -> 
                 None => return Err(LensError::Cancelled),
                 // A reply to an earlier, cancelled request: dropped.
                 Some(Ok(FromHelper::Partial { job, .. })) if job != this_job => continue,
+                Some(Ok(FromHelper::Failed { job: Some(job), .. })) if job != this_job => continue,
                 Some(Ok(FromHelper::Partial { partial, .. })) => break partial,
-                Some(Ok(FromHelper::Failed(why))) | Some(Err(why)) => h.give_up(&why),
+                Some(Ok(FromHelper::Failed { why, .. })) | Some(Err(why)) => h.give_up(&why),
                 Some(Ok(FromHelper::Initialized)) => h.give_up("an unexpected reply"),
             }
         };
@@ -279,8 +288,13 @@ fn reply(message: &FromHelper) {
 
 /// Answers one coordinator message (this worker is a helper).
 pub fn handle(json: &str, bytes: JsValue) {
+    let request = serde_json::from_str::<ToHelper>(json).map_err(|e| e.to_string());
+    let job = match &request {
+        Ok(ToHelper::Lens { job, .. }) => Some(*job),
+        _ => None,
+    };
     let result = (|| -> Result<FromHelper, String> {
-        match serde_json::from_str::<ToHelper>(json).map_err(|e| e.to_string())? {
+        match request? {
             ToHelper::Init { header, offset } => {
                 let mut file = BlobReader::new(bytes.dyn_into::<web_sys::Blob>().map_err(|_| "no model file came")?)?;
                 let len = header.byte_len().map_err(|e| e.to_string())?;
@@ -302,5 +316,5 @@ pub fn handle(json: &str, bytes: JsValue) {
             }),
         }
     })();
-    reply(&result.unwrap_or_else(FromHelper::Failed));
+    reply(&result.unwrap_or_else(|why| FromHelper::Failed { job, why }));
 }

@@ -34,22 +34,35 @@ impl Engine {
 
     /// Loads from any seekable source, tensor by tensor: the file is never held whole.
     pub fn read(source: impl Source) -> Result<Self> {
-        let g = GgufFile::read(source)?;
+        let (g, tokenizer) = Self::header_and_tokenizer(source)?;
         let model = Model::load(&g)?;
-        Self::assemble(&g, model)
+        Self::assemble(&g, tokenizer, model)
     }
 
     /// Keeps `source` and reads each block from it when a forward pass needs it (see
     /// `Model::load_streamed`): for files larger than memory. Only the lens is available then.
     pub fn read_streamed(source: impl Source + 'static) -> Result<Self> {
-        let g = std::rc::Rc::new(GgufFile::read(source)?);
+        let (g, tokenizer) = Self::header_and_tokenizer(source)?;
+        let g = std::rc::Rc::new(g);
         let model = Model::load_streamed(g.clone())?;
-        Self::assemble(&g, model)
+        Self::assemble(&g, tokenizer, model)
     }
 
-    /// The tokenizer and template from the file's metadata, checked against the model.
-    fn assemble(g: &GgufFile, model: Model) -> Result<Self> {
-        let tokenizer = Tokenizer::from_gguf(g)?;
+    /// The header and the tokenizer it describes, built before any weight is read. The vocabulary's
+    /// metadata arrays (candle holds each entry as a 32-byte value plus its string: tens of MB for
+    /// a 262k vocabulary) are then dropped, so they are not held beside the weights: wasm memory
+    /// never shrinks, and the load's high-water mark is what the tab keeps.
+    fn header_and_tokenizer<'a>(source: impl Source + 'a) -> Result<(GgufFile<'a>, Tokenizer)> {
+        let mut g = GgufFile::read(source)?;
+        // An architecture this engine lacks is named before its tokenizer is judged.
+        Model::architecture_of(&g)?;
+        let tokenizer = Tokenizer::from_gguf(&g)?;
+        g.drop_arrays("tokenizer.ggml.");
+        Ok((g, tokenizer))
+    }
+
+    /// The template and name from the file's metadata, and the tokenizer checked against the model.
+    fn assemble(g: &GgufFile, tokenizer: Tokenizer, model: Model) -> Result<Self> {
         if tokenizer.vocab_size() != model.unembedding.rows() {
             return Err(LensError::Corrupt(format!(
                 "the tokenizer has {} tokens but the unembedding has {} rows",

@@ -110,11 +110,17 @@ impl Model {
         Self::load_as(&file, &Residence::Streamed(file.clone()))
     }
 
-    fn load_as(g: &GgufFile, residence: &Residence) -> Result<Self> {
+    /// The file's architecture, refused by name unless one of `SUPPORTED_ARCHITECTURES`.
+    pub fn architecture_of(g: &GgufFile) -> Result<String> {
         let arch = g.architecture()?;
         if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
             return Err(LensError::UnsupportedArchitecture(arch));
         }
+        Ok(arch)
+    }
+
+    fn load_as(g: &GgufFile, residence: &Residence) -> Result<Self> {
+        let arch = Self::architecture_of(g)?;
         let key = |k: &str| format!("{arch}.{k}");
         let positive = |k: &str| -> Result<usize> {
             let v = g.usize(&key(k))?;
