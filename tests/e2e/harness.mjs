@@ -27,7 +27,8 @@ const TYPES = {
 /// `{ cuts, after, ranges, replaced }`: its next `cuts` answers drop the connection once `after` bytes
 /// are sent; with `ranges: false` the server ignores `Range` there, and with `replaced: true` it
 /// answers a `Range` request with another ETag (the file changed in between). `ranged` lists every `path range` asked.
-export async function serve(dir = DIST, mounts = {}) {
+/// `extraHeaders` go on every file and `replace` answer (the decode benchmark's COOP and COEP).
+export async function serve(dir = DIST, mounts = {}, extraHeaders = {}) {
   const requests = [];
   const replace = {};
   const claimed = {};
@@ -48,7 +49,7 @@ export async function serve(dir = DIST, mounts = {}) {
       return;
     }
     if (replace[pathname] !== undefined) {
-      res.writeHead(200, { "content-type": TYPES[path.extname(pathname)] ?? "text/plain", "cache-control": "no-cache" });
+      res.writeHead(200, { ...extraHeaders, "content-type": TYPES[path.extname(pathname)] ?? "text/plain", "cache-control": "no-cache" });
       res.end(replace[pathname]);
       return;
     }
@@ -60,7 +61,7 @@ export async function serve(dir = DIST, mounts = {}) {
     if (!fs.existsSync(file)) { res.writeHead(404).end("not found"); return; }
     const { size, mtime } = fs.statSync(file);
     const flake = flaky[pathname];
-    const headers = { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": "no-cache",
+    const headers = { ...extraHeaders, "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "cache-control": "no-cache",
       "accept-ranges": "bytes", etag: `"${size}-${mtime.getTime()}"`, "last-modified": mtime.toUTCString() };
     if (flake?.replaced && req.headers.range) headers.etag = `"replaced-${size}"`;
     let start = 0;

@@ -18,6 +18,13 @@ pub struct Answer {
     precision: Precision,
 }
 
+impl Answer {
+    /// The logits the next token is sampled from.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+}
+
 impl Engine {
     /// The model's next-token logits after `ids`, through the same unembedding path as the lens.
     pub fn next_logits(&mut self, ids: &[u32], precision: Precision) -> Result<Vec<f32>> {

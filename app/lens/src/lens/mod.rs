@@ -16,8 +16,7 @@ mod int8;
 mod parallel;
 mod partial;
 mod reduce;
-#[cfg(any(target_arch = "wasm32", test))]
-mod simd;
+pub(crate) mod simd;
 mod simd_i8;
 pub mod wire;
 

@@ -26,6 +26,47 @@ mod lanes {
         V4(f32x4_splat(0.0))
     }
 
+    #[inline(always)]
+    pub fn splat(v: f32) -> V4 {
+        V4(f32x4_splat(v))
+    }
+
+    /// 16 signed bytes as four vectors of their values.
+    #[inline(always)]
+    fn widen(v: v128) -> [V4; 4] {
+        let (low, high) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+        [
+            V4(f32x4_convert_i32x4(i32x4_extend_low_i16x8(low))),
+            V4(f32x4_convert_i32x4(i32x4_extend_high_i16x8(low))),
+            V4(f32x4_convert_i32x4(i32x4_extend_low_i16x8(high))),
+            V4(f32x4_convert_i32x4(i32x4_extend_high_i16x8(high))),
+        ]
+    }
+
+    /// The 32 values of a 4-bit block's 16 bytes (low nibbles are elements 0..16, high nibbles
+    /// 16..32, ggml's order), each minus `offset` (8 for Q4_0, 0 for Q4_1), as eight vectors.
+    ///
+    /// # Safety
+    /// 16 bytes must be readable at `p`.
+    #[inline(always)]
+    pub unsafe fn nibbles(p: *const u8, offset: u8) -> [V4; 8] {
+        let bytes = v128_load(p as *const v128);
+        let low = i8x16_sub(v128_and(bytes, u8x16_splat(0x0F)), i8x16_splat(offset as i8));
+        let high = i8x16_sub(u8x16_shr(bytes, 4), i8x16_splat(offset as i8));
+        let (a, b) = (widen(low), widen(high));
+        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+    }
+
+    /// 32 signed bytes as eight vectors.
+    ///
+    /// # Safety
+    /// 32 bytes must be readable at `p`.
+    #[inline(always)]
+    pub unsafe fn signed_bytes(p: *const u8) -> [V4; 8] {
+        let (a, b) = (widen(v128_load(p as *const v128)), widen(v128_load(p.add(16) as *const v128)));
+        [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+    }
+
     #[cfg(not(feature = "relaxed"))]
     #[inline(always)]
     pub fn madd(acc: V4, a: V4, b: V4) -> V4 {
@@ -67,6 +108,35 @@ mod lanes {
     }
 
     #[inline(always)]
+    pub fn splat(v: f32) -> V4 {
+        V4([v; 4])
+    }
+
+    /// See the SIMD128 twin.
+    ///
+    /// # Safety
+    /// 16 bytes must be readable at `p`.
+    #[inline(always)]
+    pub unsafe fn nibbles(p: *const u8, offset: u8) -> [V4; 8] {
+        let bytes = std::slice::from_raw_parts(p, 16);
+        let value = |j: usize| {
+            let b = bytes[j % 16];
+            (if j < 16 { b & 0x0F } else { b >> 4 }) as f32 - offset as f32
+        };
+        std::array::from_fn(|v| V4(std::array::from_fn(|l| value(4 * v + l))))
+    }
+
+    /// See the SIMD128 twin.
+    ///
+    /// # Safety
+    /// 32 bytes must be readable at `p`.
+    #[inline(always)]
+    pub unsafe fn signed_bytes(p: *const u8) -> [V4; 8] {
+        let bytes = std::slice::from_raw_parts(p, 32);
+        std::array::from_fn(|v| V4(std::array::from_fn(|l| bytes[4 * v + l] as i8 as f32)))
+    }
+
+    #[inline(always)]
     pub fn madd(acc: V4, a: V4, b: V4) -> V4 {
         V4(std::array::from_fn(|i| acc.0[i] + a.0[i] * b.0[i]))
     }
@@ -77,4 +147,4 @@ mod lanes {
     }
 }
 
-pub use lanes::{madd, sum4, zero, V4};
+pub use lanes::{madd, nibbles, signed_bytes, splat, sum4, zero, V4};
