@@ -18,7 +18,7 @@ const MAX_ITEMS: usize = 1_000_000;
 pub fn install(env: &mut Environment) {
     env.set_formatter(|out: &mut Output, state: &State, value: &Value| {
         measure(value)?;
-        minijinja::escape_formatter(out, state, value)
+        minijinja::escape_formatter(out, state, &tame(value))
     });
     use minijinja::filters as f;
     macro_rules! guard {
@@ -26,6 +26,7 @@ pub fn install(env: &mut Environment) {
             let builtin = Value::from_function($builtin);
             env.add_filter($name, move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
                 args.iter().try_for_each(measure)?;
+                let args: Vec<Value> = args.iter().map(tame).collect();
                 builtin.call(state, &args)
             });
         )*};
@@ -49,12 +50,37 @@ pub fn install(env: &mut Environment) {
 /// Refuses a value of more than `MAX_ITEMS` items, counting nested sequences and maps.
 fn measure(value: &Value) -> Result<(), Error> {
     let mut left = MAX_ITEMS;
-    count(value, &mut left)
+    count(value, &mut left, 0)
 }
 
-fn count(value: &Value, left: &mut usize) -> Result<(), Error> {
+/// An empty sequence repeated lazily (`10**17 * []`) says it has no items, yet walking it steps
+/// through every empty repeat inside one call (found by the `template_render` fuzz target): it is
+/// printed or handed to a filter as the empty list it stands for.
+fn is_empty_lazy(value: &Value) -> bool {
+    value.kind() == ValueKind::Iterable && value.len() == Some(0)
+}
+
+fn tame(value: &Value) -> Value {
+    if is_empty_lazy(value) {
+        Value::from(Vec::<Value>::new())
+    } else {
+        value.clone()
+    }
+}
+
+fn count(value: &Value, left: &mut usize, depth: usize) -> Result<(), Error> {
     if !matches!(value.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) {
         return Ok(());
+    }
+    if is_empty_lazy(value) {
+        // Replaced by an empty list at the top (`tame`); inside another value it would be walked.
+        return match depth {
+            0 => Ok(()),
+            _ => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "a lazily repeated empty sequence cannot be printed or walked",
+            )),
+        };
     }
     // Without a length minijinja prints an iterable without walking it, and a filter's own
     // walk then costs fuel-free time only as long as the iterable is real data.
@@ -69,9 +95,9 @@ fn count(value: &Value, left: &mut usize) -> Result<(), Error> {
     let is_map = value.kind() == ValueKind::Map;
     for item in value.try_iter()? {
         if is_map {
-            count(&value.get_item(&item)?, left)?;
+            count(&value.get_item(&item)?, left, depth + 1)?;
         }
-        count(&item, left)?;
+        count(&item, left, depth + 1)?;
     }
     Ok(())
 }

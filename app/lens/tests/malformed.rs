@@ -268,6 +268,16 @@ fn bad_templates_give_template_errors() {
     // many for a 32-bit usize, so refused as a repeat count there), printed or walked by a filter
     // inside one instruction: refused by size, not walked for ever.
     assert!(render("ttm{{333**6*66*['role'] }}+ '\n'", &msgs, "", "", true).is_err());
+    // An empty sequence repeated 10^17 times has no items but takes for ever to walk (found by
+    // fuzzing): printed and filtered as the empty list it is, refused inside another value.
+    assert_eq!(render("{{333**6*----6*6*[ ] }}", &msgs, "", "", true).unwrap().text, "[]");
+    assert_eq!(
+        render("{{ (10**17 * []) | join('-') }}|{{ (10**17 * []) | list | length }}", &msgs, "", "", true)
+            .unwrap()
+            .text,
+        "|0"
+    );
+    assert!(render("{{ [1, 10**17 * []] }}", &msgs, "", "", true).is_err());
     for src in [
         "{{ 10**9 * ['role'] }}",
         "{{ (10**9 * ['a']) | join }}",
