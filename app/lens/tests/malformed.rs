@@ -270,14 +270,18 @@ fn bad_templates_give_template_errors() {
     assert!(render("ttm{{333**6*66*['role'] }}+ '\n'", &msgs, "", "", true).is_err());
     // An empty sequence repeated 10^17 times has no items but takes for ever to walk (found by
     // fuzzing): printed and filtered as the empty list it is, refused inside another value.
-    assert_eq!(render("{{333**6*----6*6*[ ] }}", &msgs, "", "", true).unwrap().text, "[]");
-    assert_eq!(
-        render("{{ (10**17 * []) | join('-') }}|{{ (10**17 * []) | list | length }}", &msgs, "", "", true)
-            .unwrap()
-            .text,
-        "|0"
+    // (A count past a 32-bit usize is refused as a repeat count in wasm32.)
+    let found = render("{{333**6*----6*6*[ ] }}", &msgs, "", "", true);
+    assert!(found.as_ref().map_or(true, |r| r.text == "[]"), "{found:?}");
+    let r = render(
+        "{{ 10**9 * [] }}|{{ (10**9 * []) | join('-') }}|{{ (10**9 * []) | list | length }}",
+        &msgs,
+        "",
+        "",
+        true,
     );
-    assert!(render("{{ [1, 10**17 * []] }}", &msgs, "", "", true).is_err());
+    assert_eq!(r.unwrap().text, "[]||0");
+    assert!(render("{{ [1, 10**9 * []] }}", &msgs, "", "", true).is_err());
     for src in [
         "{{ 10**9 * ['role'] }}",
         "{{ (10**9 * ['a']) | join }}",
