@@ -14,6 +14,8 @@ const TIMEOUT = 300_000;
 const SEED = "What is the capital of Australia?";
 
 let server, chromium, page;
+/// The candidate the plain tour found on SmolLM2, for the tour link with a pin to match.
+let smolFound;
 
 function runNative(model, args) {
   const out = artifact(`native-teaching-${path.basename(model)}.json`);
@@ -21,10 +23,15 @@ function runNative(model, args) {
   return JSON.parse(fs.readFileSync(out, "utf8"));
 }
 
-/// Runs the tour to its last step, screenshotting each step; returns the steps' captions and
-/// what each one framed.
+/// Starts the tour and runs it to its last step (`walkTour`).
 async function takeTour(p, name) {
   await p.click("#start-tour");
+  return walkTour(p, name);
+}
+
+/// Walks a tour to its last step, screenshotting each step; returns the steps' captions and
+/// what each one framed.
+async function walkTour(p, name) {
   await p.waitForSelector('#tour[data-phase="Steps"]', { timeout: TIMEOUT });
   const n = Number(await p.getAttribute("#tour", "data-steps"));
   assert.ok(n >= 4 && n <= 6, `${n} steps`);
@@ -88,6 +95,32 @@ test("the tour on SmolLM2 reaches its last step, and the rank it states is the n
   ]);
   const found = await checkCandidateStep(page, steps, "SmolLM2-135M-Instruct.Q4_1.gguf");
   console.log("SmolLM2 candidate:", JSON.stringify(found));
+  smolFound = found;
+});
+
+test("a tour link with a pinned question runs that one first, pins it, then tours the seed's question", async () => {
+  const FRANCE = "What is the capital of France?";
+  // Its own page (the model comes from the browser's storage), so the first page keeps its tour.
+  const linked = await chromium.context.newPage();
+  linked.on("pageerror", (e) => console.log("page error:", e.message));
+  await linked.setViewportSize({ width: 1440, height: 900 });
+  await linked.goto(`${server.base}?tour=1&lens_workers=1&pin_chat=${encodeURIComponent(FRANCE)}`);
+  // The candidates come from the seed's own complete run, never from the figure of the run after it.
+  await linked.waitForSelector('#tour[data-phase="Tracking"]', { timeout: TIMEOUT });
+  assert.notEqual(await linked.inputValue("#track"), "", "the seed's run found candidates to track");
+  const steps = await walkTour(linked, "smollm2-pinned");
+  const candidates = steps.find((s) => /Candidates/.test(s.title));
+  assert.doesNotMatch(candidates.caption, /No candidate could be tracked/);
+  const found = await checkCandidateStep(linked, steps, "SmolLM2-135M-Instruct.Q4_1.gguf");
+  if (smolFound) {
+    assert.deepEqual([found.token, found.rank], [smolFound.token, smolFound.rank], "the same candidate as the tour without a pin");
+  }
+  // The pinned France run is kept, and the tour's runs are compared with it.
+  assert.match(await linked.textContent("#compare-info"), /pinned run \(chat “What is the capital of France\?”/);
+  const url = new URL(linked.url());
+  assert.equal(url.searchParams.get("pin_chat"), FRANCE);
+  assert.equal(url.searchParams.get("chat"), SEED);
+  await linked.close();
 });
 
 test("the composite is the first thing on screen at 1440×900 and 1280×720, with the zoom beside the grid", async () => {

@@ -5,7 +5,7 @@
 //!   cargo run --release -p loupe-cli --example bench [-- --repeat N]
 
 use candle_core::{Device, Tensor};
-use loupe_lens::model::layers::dequantize_rows;
+use loupe_lens::kernels::dequantize_rows;
 use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
 use std::time::Instant;
 

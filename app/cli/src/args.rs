@@ -1,35 +1,78 @@
-//! Command-line arguments, parsed by hand into a `Question` (a few flags do not need a parser
-//! framework).
+//! Command-line arguments: clap reads the flags (and writes `--help`), then they become a `Question`.
+//! Every mistake is one line (`main::fail`), in the tool's own words rather than clap's
+//! multi-line report, so scripts and tests read the same messages as before.
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::Parser;
 use loupe_lens::template;
 use loupe_lens::{Precision, Prompt, Question, TemplateChoice};
 
-pub const USAGE: &str = "\
-loupe: the logit lens of a GGUF chat model
-
-usage: loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]
-
-  --model FILE          a GGUF model (llama, qwen2, qwen3, gemma2, gemma3, phi3)
-  --chat TEXT           a user message, rendered with the chat template
-  --system TEXT         an optional system message for --chat
-  --raw TEXT            plain text, no template (BOS added where the model adds one)
-  --template NAME|FILE  chatml, llama3, gemma, or a Jinja file (default: the model's own)
-  --top-k N             top tokens per cell (default 5)
-  --track TOKEN...      tokens whose probability and rank to follow (e.g. ' Canberra')
-  --precision P         fast (quantized activations, as llama.cpp) or exact (f32; default)
-  --inside-blocks       lens after each block's attention too (2L+1 rows: 1a, 1m, 2a, ...)
-  --generate N          let the model answer up to N tokens first, and lens the answer too
-  --temperature T       sampling temperature for --generate (default 0: greedy)
-  --top-p P             nucleus sampling mass (default 1)
-  --seed S              sampling seed (default 0)
-  --streamed            read each block from the file when the forward pass needs it (as the
-                        browser does for files larger than a tab holds; no --generate)
-  --json OUT            write the report as JSON
-  --memory-limit SIZE   stop with an error past this much memory, e.g. 8G or 500M (default:
-                        4x the model file + 2G, at most 3/4 of the memory available)
-  --template-timeout S  stop with an error when the chat template renders for longer than S
-                        seconds (default 30; real templates take milliseconds)
-";
+/// The flags as typed. Options are `None` when absent, so `Question::default()` keeps the defaults.
+#[derive(Parser)]
+#[command(
+    name = "loupe",
+    about = "loupe: the logit lens of a GGUF chat model",
+    override_usage = "loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]",
+    // The last of a repeated flag counts, as it always did.
+    args_override_self = true,
+    disable_version_flag = true
+)]
+struct Flags {
+    /// A GGUF model (llama, qwen2, qwen3, gemma2, gemma3, phi3)
+    #[arg(long, value_name = "FILE")]
+    model: Option<String>,
+    /// A user message, rendered with the chat template
+    #[arg(long, value_name = "TEXT")]
+    chat: Option<String>,
+    /// An optional system message for --chat
+    #[arg(long, value_name = "TEXT")]
+    system: Option<String>,
+    /// Plain text, no template (BOS added where the model adds one)
+    #[arg(long, value_name = "TEXT")]
+    raw: Option<String>,
+    /// chatml, llama3, gemma, or a Jinja file (default: the model's own)
+    #[arg(long, value_name = "NAME|FILE")]
+    template: Option<String>,
+    /// Top tokens per cell [default: 5]
+    #[arg(long, value_name = "N", value_parser = number::<usize>("--top-k"))]
+    top_k: Option<usize>,
+    /// Tokens whose probability and rank to follow (e.g. ' Canberra')
+    #[arg(long, value_name = "TOKEN", num_args = 1..)]
+    track: Vec<String>,
+    /// fast (quantized activations, as llama.cpp) or exact (f32) [default: exact]
+    #[arg(long, value_name = "P", value_parser = precision)]
+    precision: Option<Precision>,
+    /// Lens after each block's attention too (2L+1 rows: 1a, 1m, 2a, ...)
+    #[arg(long)]
+    inside_blocks: bool,
+    /// Let the model answer up to N tokens first, and lens the answer too
+    #[arg(long, value_name = "N", value_parser = number::<usize>("--generate"))]
+    generate: Option<usize>,
+    /// Sampling temperature for --generate [default: 0, greedy]
+    #[arg(long, value_name = "T", value_parser = number::<f32>("--temperature"))]
+    temperature: Option<f32>,
+    /// Nucleus sampling mass [default: 1]
+    #[arg(long, value_name = "P", value_parser = number::<f32>("--top-p"))]
+    top_p: Option<f32>,
+    /// Sampling seed [default: 0]
+    #[arg(long, value_name = "S", value_parser = number::<u64>("--seed"))]
+    seed: Option<u64>,
+    /// Read each block from the file when the forward pass needs it (as the browser does for files
+    /// larger than a tab holds; no --generate)
+    #[arg(long)]
+    streamed: bool,
+    /// Write the report as JSON
+    #[arg(long, value_name = "OUT")]
+    json: Option<String>,
+    /// Stop with an error past this much memory, e.g. 8G or 500M [default: 4x the model file + 2G,
+    /// at most 3/4 of the memory available]
+    #[arg(long, value_name = "SIZE", value_parser = size)]
+    memory_limit: Option<usize>,
+    /// Stop with an error when the chat template renders for longer than S seconds (real templates
+    /// take milliseconds) [default: 30]
+    #[arg(long, value_name = "S", value_parser = number::<u64>("--template-timeout"))]
+    template_timeout: Option<u64>,
+}
 
 /// A command line: which model file, the question, and where to write the report.
 pub struct Args {
@@ -44,61 +87,28 @@ pub struct Args {
 }
 
 impl Args {
-    /// `Ok(None)` when help was asked for.
+    /// `Ok(None)` when help was asked for (and printed).
     pub fn parse(args: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
-        let args: Vec<String> = args.collect();
-        let (mut model, mut chat, mut system, mut raw, mut template, mut json) = (None, None, None, None, None, None);
-        let mut q = Question::default();
-        let mut streamed = false;
-        let mut memory_limit = None;
-        let mut template_timeout = None;
-        let mut i = 0;
-        while i < args.len() {
-            let flag = args[i].as_str();
-            let mut value = || -> Result<String, String> {
-                i += 1;
-                args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
-            };
-            match flag {
-                "-h" | "--help" => return Ok(None),
-                "--inside-blocks" => q.inside_blocks = true,
-                "--streamed" => streamed = true,
-                "--model" => model = Some(value()?),
-                "--chat" => chat = Some(value()?),
-                "--system" => system = Some(value()?),
-                "--raw" => raw = Some(value()?),
-                "--template" => template = Some(value()?),
-                "--json" => json = Some(value()?),
-                "--memory-limit" => memory_limit = Some(size(flag, &value()?)?),
-                "--template-timeout" => template_timeout = Some(number::<u64>(flag, &value()?)?.max(1)),
-                "--top-k" => q.top_k = number(flag, &value()?)?,
-                "--generate" => q.answer_tokens = number(flag, &value()?)?,
-                "--temperature" => q.sampling.temperature = number(flag, &value()?)?,
-                "--top-p" => q.sampling.top_p = number(flag, &value()?)?,
-                "--seed" => q.sampling.seed = number(flag, &value()?)?,
-                "--precision" => {
-                    let v = value()?;
-                    q.precision =
-                        Precision::parse(&v).ok_or_else(|| format!("--precision is fast or exact, not `{v}`"))?;
-                }
-                "--track" => {
-                    while i + 1 < args.len() && !args[i + 1].starts_with("--") {
-                        i += 1;
-                        q.track.push(args[i].clone());
-                    }
-                    if q.track.is_empty() {
-                        return Err("--track needs at least one token".into());
-                    }
-                }
-                other => return Err(format!("unknown argument `{other}` (see --help)")),
+        let flags = match Flags::try_parse_from(std::iter::once("loupe".to_string()).chain(args)) {
+            Ok(flags) => flags,
+            Err(e) if e.kind() == ErrorKind::DisplayHelp => {
+                print!("{}", e.render());
+                return Ok(None);
             }
-            i += 1;
-        }
-        let model = model.ok_or("--model FILE is required (see --help)")?;
-        q.prompt = match (chat, raw) {
-            (Some(user), None) => Prompt::Chat { user, system },
+            Err(e) => return Err(one_line(&e)),
+        };
+        let mut q = Question { inside_blocks: flags.inside_blocks, track: flags.track, ..Question::default() };
+        q.top_k = flags.top_k.unwrap_or(q.top_k);
+        q.precision = flags.precision.unwrap_or(q.precision);
+        q.answer_tokens = flags.generate.unwrap_or(q.answer_tokens);
+        q.sampling.temperature = flags.temperature.unwrap_or(q.sampling.temperature);
+        q.sampling.top_p = flags.top_p.unwrap_or(q.sampling.top_p);
+        q.sampling.seed = flags.seed.unwrap_or(q.sampling.seed);
+        let model = flags.model.ok_or("--model FILE is required (see --help)")?;
+        q.prompt = match (flags.chat, flags.raw) {
+            (Some(user), None) => Prompt::Chat { user, system: flags.system },
             (None, Some(raw)) => {
-                if system.is_some() {
+                if flags.system.is_some() {
                     return Err("--system goes with --chat, not --raw".into());
                 }
                 Prompt::Raw { raw }
@@ -106,7 +116,7 @@ impl Args {
             (Some(_), Some(_)) => return Err("give --chat or --raw, not both".into()),
             (None, None) => return Err("give a prompt with --chat TEXT or --raw TEXT".into()),
         };
-        q.template = match template {
+        q.template = match flags.template {
             None => TemplateChoice::FromFile,
             Some(t) if template::builtin(&t).is_some() => TemplateChoice::Builtin(t),
             Some(path) => TemplateChoice::Custom(std::fs::read_to_string(&path).map_err(|e| {
@@ -117,18 +127,64 @@ impl Args {
             })?),
         };
         q.validate().map_err(|e| format!("{e} (see --help)"))?;
-        if streamed && q.answer_tokens > 0 {
+        if flags.streamed && q.answer_tokens > 0 {
             return Err(format!(
                 "--generate does not go with --streamed: {}",
                 loupe_lens::protocol::STREAMED_GENERATION
             ));
         }
-        Ok(Some(Self { model, question: q, json, streamed, memory_limit, template_timeout }))
+        Ok(Some(Self {
+            model,
+            question: q,
+            json: flags.json,
+            streamed: flags.streamed,
+            memory_limit: flags.memory_limit,
+            template_timeout: flags.template_timeout.map(|s| s.max(1)),
+        }))
     }
 }
 
+/// clap's report of a mistake as one sentence in the tool's words.
+fn one_line(e: &clap::Error) -> String {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(s)) => s.join(", "),
+        _ => String::new(),
+    };
+    // "--top-k <N>" → "--top-k".
+    let flag = context(ContextKind::InvalidArg).split_whitespace().next().unwrap_or_default().to_string();
+    match e.kind() {
+        ErrorKind::UnknownArgument => format!("unknown argument `{}` (see --help)", context(ContextKind::InvalidArg)),
+        // Our own parsers' messages (`number`, `size`, `precision`) name the flag and the value.
+        ErrorKind::ValueValidation => match std::error::Error::source(e) {
+            Some(why) => why.to_string(),
+            None => format!("{flag}: invalid value `{}`", context(ContextKind::InvalidValue)),
+        },
+        ErrorKind::InvalidValue | ErrorKind::TooFewValues if flag == "--track" => {
+            "--track needs at least one token".into()
+        }
+        ErrorKind::InvalidValue | ErrorKind::TooFewValues => format!("{flag} needs a value"),
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            format!("{} (see --help)", first.trim_start_matches("error: "))
+        }
+    }
+}
+
+fn precision(v: &str) -> Result<Precision, String> {
+    Precision::parse(v).ok_or_else(|| format!("--precision is fast or exact, not `{v}`"))
+}
+
+/// A parser of numbers for `flag`, whose message names the flag.
+fn number<T: std::str::FromStr + Clone + Send + Sync + 'static>(
+    flag: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static {
+    move |v| v.parse().map_err(|_| format!("{flag} needs a number, not `{v}`"))
+}
+
 /// Bytes from `8G`, `500M`, `64K` or a plain number (binary units; a trailing `B` is allowed).
-fn size(flag: &str, v: &str) -> Result<usize, String> {
+fn size(v: &str) -> Result<usize, String> {
     let upper = v.trim().to_ascii_uppercase();
     let amount = upper.strip_suffix('B').unwrap_or(&upper);
     let (digits, shift) = match amount.char_indices().last() {
@@ -142,9 +198,46 @@ fn size(flag: &str, v: &str) -> Result<usize, String> {
         .ok()
         .and_then(|n| n.checked_mul(1 << shift))
         .filter(|&bytes| bytes > 0)
-        .ok_or_else(|| format!("{flag} needs a size such as 8G or 500M, not `{v}`"))
+        .ok_or_else(|| format!("--memory-limit needs a size such as 8G or 500M, not `{v}`"))
 }
 
-fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{flag} needs a number, not `{v}`"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        Args::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags_make_a_question() {
+        let a = parse(&["--model", "m.gguf", "--chat", "hi", "--track", " Canberra", " Sydney", "--top-k", "7"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.question.track, [" Canberra", " Sydney"]);
+        assert_eq!(a.question.top_k, 7);
+        assert_eq!(a.question.precision, Precision::Exact);
+        assert!(matches!(a.question.prompt, Prompt::Chat { ref user, system: None } if user == "hi"));
+        // The last of a repeated flag counts.
+        let a = parse(&["--model", "a", "--model", "b", "--raw", "x"]).unwrap().unwrap();
+        assert_eq!(a.model, "b");
+    }
+
+    #[test]
+    fn mistakes_are_one_sentence_naming_the_flag() {
+        let e = |args: &[&str]| parse(args).err().unwrap();
+        assert_eq!(e(&["--frobnicate"]), "unknown argument `--frobnicate` (see --help)");
+        assert_eq!(e(&["--model", "m", "--raw", "a", "--top-k", "many"]), "--top-k needs a number, not `many`");
+        assert_eq!(
+            e(&["--model", "m", "--raw", "a", "--precision", "half"]),
+            "--precision is fast or exact, not `half`"
+        );
+        assert_eq!(
+            e(&["--model", "m", "--raw", "a", "--memory-limit", "lots"]),
+            "--memory-limit needs a size such as 8G or 500M, not `lots`"
+        );
+        assert_eq!(e(&["--model"]), "--model needs a value");
+        assert_eq!(e(&["--model", "m", "--raw", "a", "--track"]), "--track needs at least one token");
+        assert!(e(&["--raw", "a"]).contains("--model FILE is required"));
+    }
 }

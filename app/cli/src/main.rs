@@ -3,7 +3,7 @@
 //!   loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [--template NAME|FILE]
 //!         [--top-k N] [--track TOKEN...] [--precision fast|exact] [--generate N] [--json OUT]
 //!
-//! The flags make a `Question` (`args.rs`); the answer is a `LensReport`, printed as a readable
+//! The flags (clap) make a `Question` (`args.rs`); the answer is a `LensReport`, printed as a readable
 //! summary (`summary.rs`) and optionally written as JSON (the same schema as the page's export and
 //! the reference files). Any bad input exits with status 1 and one line on stderr.
 
@@ -23,10 +23,7 @@ static ALLOCATOR: memory_budget::Budgeted = memory_budget::Budgeted;
 fn main() {
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{}", args::USAGE);
-            return;
-        }
+        Ok(None) => return,
         Err(e) => fail(&e),
     };
     let file_bytes = std::fs::metadata(&args.model).map(|m| m.len()).unwrap_or(0);

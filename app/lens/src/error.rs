@@ -8,8 +8,8 @@ pub enum LensError {
     NotGguf(String),
     #[error("the GGUF file is damaged or truncated: {0}")]
     Corrupt(String),
-    #[error("unsupported model architecture `{0}`; supported: {supported}", supported = crate::model::SUPPORTED_ARCHITECTURES.join(", "))]
-    UnsupportedArchitecture(String),
+    #[error("unsupported model architecture `{found}`; supported: {}", supported.join(", "))]
+    UnsupportedArchitecture { found: String, supported: &'static [&'static str] },
     #[error("unsupported tensor type: {0}; supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K")]
     UnsupportedTensorType(String),
     #[error("the GGUF file lacks `{0}`")]

@@ -137,7 +137,7 @@ fn unsupported_architecture_and_tokenizer_are_named() {
     let mut g = TinyGguf::byte_level(64);
     g.set("general.architecture", Value::String("mamba".into()));
     let e = load_err(&g.bytes());
-    assert!(matches!(e, LensError::UnsupportedArchitecture(_)));
+    assert!(matches!(e, LensError::UnsupportedArchitecture { .. }));
     let msg = e.to_string();
     assert!(msg.contains("mamba") && msg.contains("llama") && msg.contains("qwen2") && msg.contains("gemma3"), "{msg}");
 

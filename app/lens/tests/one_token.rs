@@ -1,4 +1,4 @@
-//! An answer's tokens go through the one-token kernels (`model/matvec.rs`: blocks unpacked in SIMD
+//! An answer's tokens go through the one-token kernels (`kernels/matvec.rs`: blocks unpacked in SIMD
 //! lanes), a figure's through the many-token path (whole slices dequantized, then a GEMM). Both must
 //! give the same next-token distribution, for each block type with a kernel. The same test runs in
 //! headless Chromium (`scripts/test-wasm.sh`), where the kernels are SIMD128 code.
@@ -13,9 +13,13 @@ use candle_core::Device;
 use common::*;
 use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
 
-/// A tiny model whose every matrix (and the tied unembedding) is of `dtype`.
+/// A tiny model whose every matrix (and the tied unembedding) is of `dtype`: 32 wide, or 256 for
+/// the k-quants' 256-weight blocks.
 fn tiny_in(dtype: GgmlDType) -> Engine {
     let mut g = TinyGguf::byte_level(64);
+    if dtype.block_size() > D {
+        g = g.widened(dtype.block_size());
+    }
     for (_, t) in g.tensors.iter_mut() {
         if t.shape().dims().len() == 2 {
             let dense = t.dequantize(&Device::Cpu).unwrap();
@@ -37,7 +41,8 @@ fn entropy_and_top(logits: &[f32]) -> (f64, u32, f64) {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn one_token_steps_give_the_whole_sequence_logits() {
-    for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
+    use GgmlDType::*;
+    for dtype in [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2K, Q3K, Q4K, Q5K, Q6K] {
         let mut engine = tiny_in(dtype);
         let prompt = Prompt::Raw { raw: "hello, hell".into() };
         let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;

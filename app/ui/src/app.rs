@@ -1,7 +1,8 @@
-//! The page's root: builds the state from the URL, starts the worker, lays out the panels: the
+//! The page's root: builds the state and its lifecycle from the URL, starts the worker, lays out the panels: the
 //! compact controls above, the figure under them, taking the rest of the page.
 
 use crate::figure_view::FigureView;
+use crate::lifecycle::Lifecycle;
 use crate::link_model::LinkModelQuestion;
 use crate::model_panel::ModelPanel;
 use crate::prompt_panel::PromptPanel;
@@ -12,17 +13,11 @@ use leptos::prelude::*;
 #[component]
 pub fn App() -> impl IntoView {
     let link = url_state::read();
-    let state = AppState::new(&link);
+    let life = Lifecycle::new(&link);
+    let state = life.state;
     provide_context(state);
-    if link.tour {
-        state.prepare_tour();
-        state.autorun.set(true);
-    } else if let Some(url) = link.report.clone() {
-        // A published figure needs no model; one can still be loaded from the controls.
-        state.load_when_ready.set(false);
-        state.open_report_url(url);
-    }
-    state.start_worker();
+    provide_context(life);
+    life.boot(&link);
     // Presentation mode restyles the whole page (controls hidden, larger text).
     Effect::new(move |_| {
         let present = state.present.get();

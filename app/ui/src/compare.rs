@@ -1,12 +1,11 @@
-//! Two runs side by side: how the cells of a run line up with a pinned one, and their differences.
+//! Two runs side by side: how the cells of a run line up with a pinned one (their differences are
+//! `figure_data.rs`'s `change`). Pure alignment over token spellings.
 //! Pure data, no web types.
 //!
 //! Positions line up by token: identical sequences cell for cell; otherwise the longest common
 //! subsequence of the two token sequences (the question inside and outside a chat template, the
 //! shared template tail and answer of two questions), and the rest has no counterpart. Rows line up
 //! by relative depth when the two models have different numbers of layers.
-
-use crate::figure_data::{FigureData, Metric};
 
 /// Token sequences longer than this (in cells of the alignment table) are aligned by their
 /// shared suffix only, as a full alignment would take too long in the page.
@@ -91,33 +90,6 @@ fn common_subsequence(a: &[String], b: &[String]) -> Vec<Option<usize>> {
 fn shared_suffix(a: &[String], b: &[String]) -> Vec<Option<usize>> {
     let shared = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
     (0..b.len()).map(|j| (j + shared >= b.len()).then(|| a.len() - (b.len() - j))).collect()
-}
-
-/// The current run's value minus the pinned run's at the aligned cell, for `metric`: entropy, or
-/// the log-probability of a tracked token (matched between the runs by its spelling). None where
-/// the cell has no counterpart or either value is missing.
-pub fn difference(
-    pinned: &FigureData,
-    current: &FigureData,
-    alignment: &Alignment,
-    metric: Metric,
-    r: usize,
-    p: usize,
-) -> Option<f32> {
-    let (pr, pp) = (*alignment.rows.get(r)?, (*alignment.positions.get(p)?)?);
-    match metric {
-        Metric::TrackedProbability(i) => {
-            let piece = &current.tracked().get(i)?.piece;
-            let j = pinned.tracked().iter().position(|t| &t.piece == piece)?;
-            let now = current.value(Metric::TrackedProbability(i), r, p)?;
-            let before = pinned.value(Metric::TrackedProbability(j), pr, pp)?;
-            // A probability that underflowed to 0 counts as the smallest one, not as -inf; NaN stays
-            // NaN (`f32::max` would turn it into the smallest probability).
-            let ln = |x: f32| if x.is_nan() { f32::NAN } else { x.max(f32::MIN_POSITIVE).ln() };
-            Some(ln(now) - ln(before))
-        }
-        other => Some(current.value(other, r, p)? - pinned.value(other, pr, pp)?),
-    }
 }
 
 #[cfg(test)]

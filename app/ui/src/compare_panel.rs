@@ -2,6 +2,7 @@
 //! template in one click, and the sentence saying how the two runs' cells line up.
 
 use crate::figure_data::FigureData;
+use crate::lifecycle::Lifecycle;
 use crate::state::AppState;
 use leptos::prelude::*;
 use loupe_protocol::Prompt;
@@ -20,6 +21,7 @@ fn summary(f: &FigureData) -> String {
 #[component]
 pub fn ComparePanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     let complete = move || state.figure.with(FigureData::complete);
     let is_chat = move || state.figure.with(|f| matches!(f.report.question.prompt, Prompt::Chat { .. }));
     let caption = move || {
@@ -37,7 +39,7 @@ pub fn ComparePanel() -> impl IntoView {
         <div class="row compare" id="compare-panel">
             <button id="pin-run" on:click=move |_| state.pin() disabled=move || !complete()
                 title="Keep this run aside and compare the next runs with it">"Pin this run"</button>
-            <button id="compare-raw" on:click=move |_| state.compare_without_template()
+            <button id="compare-raw" on:click=move |_| life.compare_without_template()
                 disabled=move || !complete() || !is_chat() || state.running.get()
                 title="Pin this chat run, then run the same user text as raw text, without the chat template, and show the difference">
                 "Compare: same question without the chat template"</button>

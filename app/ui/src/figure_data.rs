@@ -199,7 +199,7 @@ impl FigureData {
     /// counterpart (shown hatched), none without a pinned run.
     fn change(&self, base: Metric, r: usize, p: usize) -> Option<f32> {
         let c = self.compare.as_ref()?;
-        Some(crate::compare::difference(&c.pinned, self, &c.alignment, base, r, p).unwrap_or(f32::NAN))
+        Some(difference(&c.pinned, self, &c.alignment, base, r, p).unwrap_or(f32::NAN))
     }
 
     /// Compares this (complete) run with `pinned`.
@@ -247,6 +247,33 @@ impl FigureData {
 
     pub fn ln_vocab(&self) -> Option<f32> {
         (self.report.vocab > 0).then(|| (self.report.vocab as f32).ln())
+    }
+}
+
+/// The current run's value minus the pinned run's at the aligned cell, for `metric`: entropy, or
+/// the log-probability of a tracked token (matched between the runs by its spelling). None where
+/// the cell has no counterpart or either value is missing.
+fn difference(
+    pinned: &FigureData,
+    current: &FigureData,
+    alignment: &Alignment,
+    metric: Metric,
+    r: usize,
+    p: usize,
+) -> Option<f32> {
+    let (pr, pp) = (*alignment.rows.get(r)?, (*alignment.positions.get(p)?)?);
+    match metric {
+        Metric::TrackedProbability(i) => {
+            let piece = &current.tracked().get(i)?.piece;
+            let j = pinned.tracked().iter().position(|t| &t.piece == piece)?;
+            let now = current.value(Metric::TrackedProbability(i), r, p)?;
+            let before = pinned.value(Metric::TrackedProbability(j), pr, pp)?;
+            // A probability that underflowed to 0 counts as the smallest one, not as -inf; NaN stays
+            // NaN (`f32::max` would turn it into the smallest probability).
+            let ln = |x: f32| if x.is_nan() { f32::NAN } else { x.max(f32::MIN_POSITIVE).ln() };
+            Some(ln(now) - ln(before))
+        }
+        other => Some(current.value(other, r, p)? - pinned.value(other, pr, pp)?),
     }
 }
 

@@ -3,12 +3,15 @@
 //! text nodes, never as markup.
 
 use crate::figure_data::Metric;
-use crate::figure_view::Hover;
+use crate::lifecycle::Lifecycle;
 use crate::scale::{format_value, Palette, Scale};
 use crate::state::AppState;
 use crate::trajectory::{trajectories, TrajectoryChart};
 use leptos::prelude::*;
 use loupe_protocol::token_label::display;
+
+/// A cell under the pointer: (row, position, client x, client y).
+pub type Hover = Option<(usize, usize, f64, f64)>;
 
 fn encode(m: Metric) -> String {
     match m {
@@ -125,6 +128,7 @@ pub fn Tooltip(hover: RwSignal<Hover>, scale: Memo<Scale>) -> impl IntoView {
 #[component]
 pub fn ColumnZoom() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     view! {
         {move || state.column.get().map(|p| state.figure.with(|f| {
             let title = match f.tokens().get(p) {
@@ -137,7 +141,7 @@ pub fn ColumnZoom() -> impl IntoView {
                 let pieces = f.top_pieces(r, p);
                 let tops = f.top(r, p).into_iter().zip(pieces).map(|((_, t, prob), piece)| view! {
                     <button class="cand" disabled=!can_track title=format!("track {} (runs the lens again)", display(&t))
-                        on:click=move |_| state.track_token(&piece)>
+                        on:click=move |_| life.track_token(&piece)>
                         <code>{display(&t)}</code>" "{format!("{prob:.3}")}
                     </button>
                 }).collect_view();

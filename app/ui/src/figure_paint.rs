@@ -7,16 +7,12 @@ use crate::figure_data::{FigureData, Metric};
 use crate::layout::{self, Layout, GAP, SIDE_W};
 use crate::overview::{self, OVERVIEW_H};
 use crate::paint::{Anchor, Baseline, Font, Painter, Text};
-use crate::scale::{css, text_colour, Scale};
+use crate::scale::{css, text_colour, Scale, COLUMN_COLOUR, RANGE_COLOUR};
 use loupe_protocol::token_label::{display, fit};
 
 pub const TEMPLATE_COLOUR: &str = "#c25e00";
 pub const ANSWER_COLOUR: &str = "#0b5394";
 pub const INK: &str = "#111";
-/// The magnified range's colour: its frame, and its window on the overview (B in the seed).
-pub const RANGE_COLOUR: &str = "#7b3294";
-/// The zoomed column's colour: its list's frame, and its mark on both grids (C in the seed).
-pub const COLUMN_COLOUR: &str = "#1a9641";
 pub const LEGEND_H: f64 = 50.0;
 /// Legend width beside the magnified view.
 pub const LEGEND_W: f64 = SIDE_W - 40.0;

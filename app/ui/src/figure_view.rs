@@ -9,6 +9,7 @@ use crate::figure_data::{FigureData, Metric};
 use crate::figure_details::{ColumnZoom, MetricControls, Tooltip};
 use crate::figure_paint;
 use crate::layout::{self, Layout};
+use crate::lifecycle::Lifecycle;
 use crate::overview::{self, OVERVIEW_H};
 use crate::paint::canvas::CanvasPainter;
 use crate::paint::Painter;
@@ -37,12 +38,10 @@ fn scale_for(fig: &FigureData, metric: Metric, vmax: f32, palette: Palette) -> S
     Scale { metric, max, title, palette }
 }
 
-/// A cell under the pointer: (row, position, client x, client y).
-pub type Hover = Option<(usize, usize, f64, f64)>;
-
 #[component]
 pub fn FigureView() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     let container = NodeRef::<Div>::new();
     let overview_canvas = NodeRef::<Canvas>::new();
     let magnified = NodeRef::<Canvas>::new();
@@ -90,7 +89,7 @@ pub fn FigureView() -> impl IntoView {
     // While the lens fills in, the positions brought into view are lensed next.
     Effect::new(move |_| {
         let (start, end) = state.range.get();
-        state.lens_next(start, end);
+        life.lens_next(start, end);
     });
 
     let scale = Memo::new(move |_| {
@@ -258,7 +257,7 @@ pub fn FigureView() -> impl IntoView {
                 <h2>"Logit lens"</h2>
                 <MetricControls/>
                 <span class="spacer"></span>
-                <button id="start-tour" on:click=move |_| state.start_tour() disabled=move || state.running.get()
+                <button id="start-tour" on:click=move |_| life.start_tour() disabled=move || state.running.get()
                     title="Runs “What is the capital of Australia?”, tracks the answer's candidates, and explains the figure step by step">"Tour: rehearsal at dummy tokens"</button>
                 <button id="present" aria-pressed=move || state.present.get().to_string()
                     on:click=move |_| state.present.update(|p| *p = !*p)>

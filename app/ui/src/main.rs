@@ -1,7 +1,9 @@
 //! `loupe-ui`: Loupe's page (Leptos, client-side rendered). It never does model math and its wasm
 //! does not link candle: the worker computes, this draws.
 //!
-//! Main types: `AppState` (`state.rs`, every signal; `events.rs` applies the worker's events),
+//! Main types: `AppState` (`state.rs`, every signal the view reads), `Lifecycle` (`lifecycle.rs`:
+//! the worker, loading, runs and what follows each, cancel, crash recovery; `events.rs` applies
+//! the worker's events),
 //! `QuestionForm` (the fields that make a `Question`), `FigureData` (the run's `LensReport` as it
 //! fills in) and `Painter` (`paint/`, one drawing trait for the canvas and the SVG export, used by
 //! `figure_paint.rs`).
@@ -16,6 +18,7 @@ mod figure_details;
 mod figure_paint;
 mod figure_view;
 mod layout;
+mod lifecycle;
 mod link_model;
 mod model_panel;
 mod offline;
@@ -24,6 +27,7 @@ mod paint;
 mod presets;
 mod prompt_panel;
 mod question_form;
+mod reports;
 mod scale;
 mod state;
 mod tour;

@@ -2,6 +2,7 @@
 //! (opened or dropped; read by the worker, never uploaded). Shows download progress and the models
 //! kept in browser storage.
 
+use crate::lifecycle::Lifecycle;
 use crate::presets::{self, megabytes, PRESETS};
 use crate::state::{now_ms, AppState};
 use leptos::prelude::*;
@@ -11,6 +12,7 @@ use wasm_bindgen::JsCast;
 #[component]
 pub fn ModelPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     let choice = RwSignal::new(state.model_key.get_untracked());
     let url = RwSignal::new(String::new());
 
@@ -21,7 +23,7 @@ pub fn ModelPanel() -> impl IntoView {
             state.error.set(Some(too_large_message(p.bytes)));
             return;
         }
-        state.load_url(p.id.into(), p.url.into(), p.name.into());
+        life.load_url(p.id.into(), p.url.into(), p.name.into());
     };
     let load_url = move |_| {
         let u = url.get_untracked().trim().to_string();
@@ -29,16 +31,16 @@ pub fn ModelPanel() -> impl IntoView {
             return;
         }
         let name = u.rsplit('/').next().unwrap_or("model").split('?').next().unwrap_or("model").to_string();
-        state.load_url(u.clone(), u, name);
+        life.load_url(u.clone(), u, name);
     };
     let on_file = move |ev: web_sys::Event| {
         let input: web_sys::HtmlInputElement = ev.target().unwrap().unchecked_into();
         if let Some(file) = input.files().and_then(|f| f.get(0)) {
-            state.load_file(file);
+            life.load_file(file);
         }
         input.set_value("");
     };
-    install_drop_target(state);
+    install_drop_target(state, life);
 
     view! {
         <section class="panel" id="model-panel">
@@ -91,6 +93,7 @@ pub fn ModelPanel() -> impl IntoView {
 #[component]
 fn Progress() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     view! {
         <Show when=move || state.progress.get().is_some()>
             <div class="progress" id="progress">
@@ -108,7 +111,7 @@ fn Progress() -> impl IntoView {
                         <span>{text}</span>
                     }
                 }}
-                <button id="cancel-load" on:click=move |_| state.cancel()>"Cancel"</button>
+                <button id="cancel-load" on:click=move |_| life.cancel()>"Cancel"</button>
             </div>
         </Show>
     }
@@ -117,6 +120,7 @@ fn Progress() -> impl IntoView {
 #[component]
 fn StoredModels() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     view! {
         <details class="stored" id="stored-models">
             <summary>{move || format!("Stored in this browser ({})", state.cache.get().len())}</summary>
@@ -127,18 +131,18 @@ fn StoredModels() -> impl IntoView {
                         <li>
                             <span class="url">{entry.url.clone()}</span>
                             " · " {megabytes(entry.bytes)} " "
-                            <button on:click=move |_| state.send(&Request::ClearCache { url: Some(url.clone()) })>"Delete"</button>
+                            <button on:click=move |_| life.send(&Request::ClearCache { url: Some(url.clone()) })>"Delete"</button>
                         </li>
                     }
                 }).collect_view()}
             </ul>
-            <button id="clear-storage" on:click=move |_| state.send(&Request::ClearCache { url: None })>"Delete all stored models"</button>
+            <button id="clear-storage" on:click=move |_| life.send(&Request::ClearCache { url: None })>"Delete all stored models"</button>
         </details>
     }
 }
 
 /// A `.gguf` dropped anywhere on the page is loaded like an opened file.
-fn install_drop_target(state: AppState) {
+fn install_drop_target(state: AppState, life: Lifecycle) {
     let over = window_event_listener(leptos::ev::dragover, |ev: web_sys::DragEvent| ev.prevent_default());
     let drop = window_event_listener(leptos::ev::drop, move |ev: web_sys::DragEvent| {
         ev.prevent_default();
@@ -146,7 +150,7 @@ fn install_drop_target(state: AppState) {
             if file.name().to_lowercase().ends_with(".json") {
                 state.open_report_file(file);
             } else {
-                state.load_file(file);
+                life.load_file(file);
             }
         }
     });

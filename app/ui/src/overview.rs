@@ -4,9 +4,8 @@
 //! show the same picture.
 
 use crate::figure_data::FigureData;
-use crate::figure_paint::{COLUMN_COLOUR, RANGE_COLOUR};
 use crate::paint::Painter;
-use crate::scale::{css, Scale};
+use crate::scale::{css, Scale, COLUMN_COLOUR, RANGE_COLOUR};
 
 pub const OVERVIEW_H: f64 = 80.0;
 

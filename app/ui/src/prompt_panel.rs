@@ -1,6 +1,7 @@
 //! Asking: a chat message (with an optional system message) rendered by the model's template, or
 //! raw text; example prompts; run options; and the tokens, shown as soon as they are known.
 
+use crate::lifecycle::Lifecycle;
 use crate::state::AppState;
 use leptos::prelude::*;
 use loupe_protocol::token_label::display;
@@ -17,18 +18,19 @@ const EXAMPLES: &[(&str, bool)] = &[
 #[component]
 pub fn PromptPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let life = expect_context::<Lifecycle>();
     let streamed = move || state.model.with(|m| m.as_ref().is_some_and(|m| m.streamed));
     let form = state.form;
     // Tokens follow the text as it is typed.
     Effect::new(move |_| {
         form.track_prompt();
         state.model.track();
-        state.preview_tokens();
+        life.preview_tokens();
     });
     let on_key = move |ev: web_sys::KeyboardEvent| {
         if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
             ev.prevent_default();
-            state.run();
+            life.run();
         }
     };
     view! {
@@ -70,9 +72,9 @@ pub fn PromptPanel() -> impl IntoView {
                 <label title="Also decode the residual stream after each block's attention, between the blocks: rows 1a, 1m, 2a, …">
                     <input id="inside-blocks" type="checkbox" prop:checked=move || form.inside_blocks.get()
                         on:change=move |ev| form.inside_blocks.set(event_target_checked(&ev))/>" inside blocks"</label>
-                <button id="run" class="primary" on:click=move |_| state.run()
+                <button id="run" class="primary" on:click=move |_| life.run()
                     disabled=move || state.running.get() || state.loading.get() || state.model.get().is_none()>"Run the lens"</button>
-                <button id="cancel-run" on:click=move |_| state.cancel() disabled=move || !state.running.get()>"Cancel"</button>
+                <button id="cancel-run" on:click=move |_| life.cancel() disabled=move || !state.running.get()>"Cancel"</button>
                 <span class="status" id="run-status">{move || {
                     let f = state.figure.read();
                     if state.running.get() {

@@ -5,6 +5,11 @@
 
 use crate::figure_data::Metric;
 
+/// The magnified range's colour: its frame, and its window on the overview (B in the seed).
+pub const RANGE_COLOUR: &str = "#7b3294";
+/// The zoomed column's colour: its list's frame, and its mark on both grids (C in the seed).
+pub const COLUMN_COLOUR: &str = "#1a9641";
+
 /// The colour map.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum Palette {

@@ -5,6 +5,17 @@
 use crate::figure_data::{FigureData, Metric};
 use std::collections::HashMap;
 
+/// Where the tour on the page is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TourPhase {
+    Off,
+    /// The seed's question is running (or waiting for the model).
+    FirstRun,
+    /// The candidates found in the first run are being tracked.
+    Tracking,
+    Steps,
+}
+
 /// The seed's question.
 pub const QUESTION: &str = "What is the capital of Australia?";
 /// Enough answer tokens for the answer's first content words to appear.

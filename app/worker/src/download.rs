@@ -1,11 +1,11 @@
 //! Downloading a model without holding it in memory: the body streams into a Cache Storage entry
 //! of its own ("incoming"), counted on the way for progress, then is read back as a disk-backed
-//! `Blob` for the engine. Once it has parsed, `loader::store` moves it to the model store; a file
+//! `Blob` for the engine. Once it has parsed, `store::keep` moves it to the model store; a file
 //! that does not parse is dropped (`forget`), so a bad download is never kept. A dropped
 //! connection is resumed where it stopped (`resumable`).
 
-use crate::loader::{js_error, set_download, LoadError};
 use crate::resumable::{interrupted, ResumableBody};
+use crate::store::{forget, js_error, open_incoming, LoadError};
 use crate::transport::{now_seconds, post, scope};
 use js_sys::{Reflect, Uint8Array};
 use loupe_protocol::{too_large_message as too_large, Event, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES};
@@ -15,10 +15,21 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, Blob, Cache, ReadableStream, Response};
 
-pub(crate) const INCOMING: &str = "loupe-incoming-v1";
+thread_local! {
+    static DOWNLOAD: RefCell<Option<web_sys::AbortController>> = const { RefCell::new(None) };
+}
 
-async fn incoming() -> Option<Cache> {
-    crate::loader::open_cache_named(INCOMING).await
+/// The download in progress, so a cancel can abort it.
+fn set_download(controller: Option<web_sys::AbortController>) {
+    DOWNLOAD.with(|d| *d.borrow_mut() = controller);
+}
+
+pub fn abort_download() {
+    DOWNLOAD.with(|d| {
+        if let Some(c) = d.borrow_mut().take() {
+            c.abort();
+        }
+    });
 }
 
 pub async fn download(url: &str) -> Result<Blob, LoadError> {
@@ -33,15 +44,8 @@ pub async fn download(url: &str) -> Result<Blob, LoadError> {
     result
 }
 
-/// Drops what `download` left in the incoming store for `url`.
-pub async fn forget(url: &str) {
-    if let Some(cache) = incoming().await {
-        let _ = JsFuture::from(cache.delete_with_str(url)).await;
-    }
-}
-
 async fn fetch_body(url: &str, signal: &AbortSignal) -> Result<Blob, LoadError> {
-    let Some(cache) = incoming().await else {
+    let Some(cache) = open_incoming().await else {
         // No Cache Storage (a private window may refuse it): the download is kept in memory.
         return fetch_to_memory(url, signal).await;
     };
@@ -83,7 +87,7 @@ async fn open(url: &str, signal: &AbortSignal) -> Result<(ResumableBody, Option<
     }
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(t) = total.filter(|&t| t > MAX_MODEL_BYTES) {
-        crate::loader::abort_download();
+        abort_download();
         return Err(too_large(t).into());
     }
     Ok((ResumableBody::new(url, signal.clone(), &response)?, total))
@@ -102,7 +106,7 @@ async fn fetch_to_memory(url: &str, signal: &AbortSignal) -> Result<Blob, LoadEr
     let (body, total) = open(url, signal).await?;
     // Without storage the whole file would sit in memory, beside the weights read from it.
     if let Some(t) = total.filter(|&t| t > RESIDENT_MAX_BYTES) {
-        crate::loader::abort_download();
+        abort_download();
         return Err(not_storable(t));
     }
     let chunks = js_sys::Array::new();
@@ -211,7 +215,7 @@ impl Tally {
     fn add(&mut self, bytes: u64) -> Result<(), LoadError> {
         self.received += bytes;
         if self.received > self.limit {
-            crate::loader::abort_download();
+            abort_download();
             return Err(if self.limit < MAX_MODEL_BYTES {
                 not_storable(self.received)
             } else {

@@ -14,6 +14,7 @@ mod lens_pool;
 mod loader;
 mod resumable;
 mod runner;
+mod store;
 mod transport;
 
 use loupe_protocol::{Event, Request};
@@ -55,15 +56,15 @@ fn dispatch(request: Request, file: Option<web_sys::File>) {
         },
         Request::Preview { question } => runner::preview(question),
         Request::Run { run, question } => wasm_bindgen_futures::spawn_local(runner::run(run, question)),
-        Request::ListCache => wasm_bindgen_futures::spawn_local(loader::post_cache_list()),
+        Request::ListCache => wasm_bindgen_futures::spawn_local(store::post_cache_list()),
         Request::ClearCache { url } => wasm_bindgen_futures::spawn_local(async move {
-            if let Err(message) = loader::clear(url.as_deref()).await {
+            if let Err(message) = store::clear(url.as_deref()).await {
                 // A notice: an error without a run would end whatever load or run is going.
                 transport::post(&Event::Notice {
                     message: format!("could not delete from the model store: {message}"),
                 });
             }
-            loader::post_cache_list().await;
+            store::post_cache_list().await;
         }),
     }
 }

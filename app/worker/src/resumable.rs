@@ -7,7 +7,7 @@
 //! Only `Range` is sent, never `If-Range`: `Range` alone is a CORS-safelisted header, so a
 //! cross-origin host (Hugging Face's CDN) needs no preflight, and the validator is compared here.
 
-use crate::loader::{js_error, LoadError};
+use crate::store::{js_error, LoadError};
 use crate::transport::{post, scope};
 use js_sys::{Reflect, Uint8Array};
 use loupe_protocol::Event;

@@ -3,7 +3,8 @@
 //! finish or be cancelled.
 
 use crate::blob_reader::BlobReader;
-use crate::loader::{self, LoadError};
+use crate::loader;
+use crate::store::{self, LoadError};
 use crate::transport::{now_seconds, post, yield_now};
 use loupe_lens::protocol::{Event, ModelInfo, Question, RunId, Sequence, Timings};
 use loupe_lens::{Engine, LensError, LensPart};
@@ -72,7 +73,7 @@ fn take_focus(run: RunId) -> Option<Range<usize>> {
 
 pub fn cancel() {
     CANCEL.with(|c| c.set(true));
-    loader::abort_download();
+    crate::download::abort_download();
 }
 
 fn cancelled() -> bool {
@@ -112,16 +113,16 @@ pub async fn load_url(url: String, name: String) {
             // stored one that no longer loads is removed rather than failing on every visit.
             match (loaded, from_cache) {
                 (Ok(()), false) => {
-                    loader::store(&url, &blob).await;
+                    store::keep(&url, &blob).await;
                     Ok(())
                 }
                 (Err(e), false) => {
-                    crate::download::forget(&url).await;
+                    store::forget(&url).await;
                     Err(e)
                 }
                 (Err(LoadError::Failed(why)), true) => {
-                    let _ = loader::clear(Some(&url)).await;
-                    loader::post_cache_list().await;
+                    let _ = store::clear(Some(&url)).await;
+                    store::post_cache_list().await;
                     Err(LoadError::Failed(format!("{why} (the copy kept in this browser was removed)")))
                 }
                 (other, true) => other,

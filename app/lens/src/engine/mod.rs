@@ -93,7 +93,7 @@ impl Engine {
             template: self.template_source(&TemplateChoice::FromFile).map(|(name, _)| name).unwrap_or_default(),
             lens_threads: 1,
             streamed: self.model.streamed(),
-            simd: crate::lens::SIMD.into(),
+            simd: crate::kernels::SIMD.into(),
             ..Default::default()
         }
     }

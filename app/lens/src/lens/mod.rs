@@ -5,34 +5,18 @@
 //! vocabulary rows, each tile dequantized to f32 once and multiplied with all cells at once (one
 //! GEMM), and each cell folds the tile into running accumulators (`partial.rs`).
 //! Accumulators of disjoint parts of the vocabulary merge, so the vocabulary can be split across
-//! workers (`wire.rs` moves the parts as bytes). `reduce.rs` holds the vectorized per-tile sums and
-//! `parallel.rs` the native threads. In fast precision each tile's product is taken in 8-bit
-//! integers instead (`int8.rs`).
+//! workers (`wire.rs` moves the parts as bytes); `parallel.rs` runs the folding on native threads.
+//! The products and the vectorized per-tile sums are `kernels/`'s: in fast precision each tile's
+//! product may be taken in 8-bit integers (`kernels/int8.rs`).
 
-// The wasm32 GEMM (natively, candle's is faster); compiled natively only for its tests.
-#[cfg(any(target_arch = "wasm32", test))]
-mod gemm;
-mod int8;
 mod parallel;
 mod partial;
-mod reduce;
-pub(crate) mod simd;
-mod simd_i8;
 pub mod wire;
 
 pub use partial::LensPartial;
 
-/// The vector instructions the wasm kernels were built with, for the model info line.
-pub const SIMD: &str = if cfg!(all(target_arch = "wasm32", feature = "relaxed")) {
-    "relaxed SIMD"
-} else if cfg!(target_arch = "wasm32") {
-    "SIMD128"
-} else {
-    "native"
-};
-
 use crate::error::{LensError, Result};
-use crate::model::layers::dequantize_rows;
+use crate::kernels::{dequantize_rows, int8, matvec};
 use crate::model::Model;
 use crate::Precision;
 use candle_core::quantized::QTensor;
@@ -59,7 +43,7 @@ impl Default for LensOptions {
 pub enum Product {
     #[default]
     F32,
-    /// 8-bit integers (`int8.rs`), within fast precision's accuracy bar.
+    /// 8-bit integers (`kernels/int8.rs`), within fast precision's accuracy bar.
     Int8,
 }
 
@@ -107,19 +91,6 @@ fn softcap(logits: Tensor, cap: Option<f32>) -> Result<Tensor> {
     })
 }
 
-/// `x · wᵀ` for `x` `[n, d]` and `w` `[m, d]` (a linear layer, a tile of logits): in wasm32 through
-/// the SIMD128 kernel, natively through candle's GEMM.
-pub(crate) fn matmul_nt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    #[cfg(target_arch = "wasm32")]
-    {
-        let (n, m) = (x.dim(0)?, w.dim(0)?);
-        let x = x.contiguous()?;
-        Ok(Tensor::from_vec(tile(&x, w, None)?, (n, m), &candle_core::Device::Cpu)?)
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    Ok(x.matmul(&w.t()?)?)
-}
-
 /// One tile of logits `[cells, width]` for the final-normed `x` and dequantized rows `w`.
 #[cfg(not(target_arch = "wasm32"))]
 fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
@@ -128,17 +99,7 @@ fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
 
 #[cfg(target_arch = "wasm32")]
 fn tile(x: &Tensor, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
-    use candle_core::{CpuStorage, Storage};
-    let ((cells, d), width) = (x.dims2()?, w.dim(0)?);
-    let (x_storage, x_layout) = x.storage_and_layout();
-    let (w_storage, w_layout) = w.storage_and_layout();
-    let mut z = vec![0f32; cells * width];
-    match (&*x_storage, x_layout.contiguous_offsets(), &*w_storage, w_layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(xs)), Some((xa, xb)), Storage::Cpu(CpuStorage::F32(ws)), Some((wa, wb))) => {
-            gemm::tile_logits(&xs[xa..xb], &ws[wa..wb], cells, width, d, &mut z)
-        }
-        _ => return Err(LensError::Compute("the lens expects contiguous f32 tensors".into())),
-    }
+    let mut z = crate::kernels::matmul_nt_flat(x, w)?;
     if let Some(cap) = cap {
         z.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
     }
@@ -176,18 +137,9 @@ pub(crate) fn for_each_tile(
     Ok(())
 }
 
-/// A tile of logits from quantized cells and the tile's f32 rows, quantized here (read in place:
-/// a copy of each tile first cost the integer lens 10% of its time).
+/// A tile of logits in 8-bit integers from quantized cells and the tile's f32 rows.
 fn int8_tile(x: &int8::Cells, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> {
-    use candle_core::{CpuStorage, Storage};
-    let (width, d) = w.dims2()?;
-    let (storage, layout) = w.storage_and_layout();
-    let rows = match (&*storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(ws)), Some((a, b))) => int8::Rows::quantize(&ws[a..b], d),
-        _ => return Err(LensError::Compute("the lens expects contiguous f32 rows".into())),
-    };
-    let mut z = vec![0f32; x.len() * width];
-    int8::tile_logits(x, &rows, &mut z);
+    let mut z = crate::kernels::int8_logits(x, w)?;
     if let Some(cap) = cap {
         z.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
     }
@@ -198,8 +150,8 @@ fn int8_tile(x: &int8::Cells, w: &Tensor, cap: Option<f32>) -> Result<Vec<f32>> 
 pub fn full_logits(model: &Model, normed: &Tensor) -> Result<Vec<f32>> {
     let slice = VocabSlice::of(model);
     // One row (an answer's next token): the table's blocks dequantized in registers.
-    if normed.dim(0)? == 1 && crate::model::matvec::supports(slice.table.dtype()) {
-        let z = crate::model::matvec::matvec(slice.table, &normed.flatten_all()?.to_vec1::<f32>()?)?;
+    if normed.dim(0)? == 1 && matvec::supports(slice.table.dtype()) {
+        let z = matvec::matvec(slice.table, &normed.flatten_all()?.to_vec1::<f32>()?)?;
         let z = Tensor::from_vec(z, (1, slice.rows()), normed.device())?;
         return Ok(softcap(z, slice.softcap)?.flatten_all()?.to_vec1::<f32>()?);
     }

@@ -6,9 +6,9 @@
 //! accumulators of disjoint parts of the vocabulary merge.
 
 use super::parallel::for_each_chunk;
-use super::reduce::{exp_nonpositive, lanes_exp_sums, lanes_max, lanes_weighted_difference};
 use super::{for_each_tile, LensInput, VocabSlice};
 use crate::error::{LensError, Result};
+use crate::kernels::reduce::{exp_nonpositive, lanes_exp_sums, lanes_max, lanes_weighted_difference};
 use loupe_protocol::{LensGrid, TrackedToken};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;

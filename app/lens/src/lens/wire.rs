@@ -115,7 +115,7 @@ pub struct InputHeader {
     top_k: usize,
     track: Vec<u32>,
     tracked_logits: Vec<f32>,
-    /// The integer product: the helper quantizes the cells as the coordinator did (`int8.rs`).
+    /// The integer product: the helper quantizes the cells as the coordinator did (`kernels/int8.rs`).
     #[serde(default)]
     int8: bool,
 }

@@ -4,7 +4,6 @@
 mod gemma;
 pub mod layers;
 mod llama;
-pub(crate) mod matvec;
 pub mod residence;
 
 use crate::error::{LensError, Result};
@@ -114,7 +113,7 @@ impl Model {
     pub fn architecture_of(g: &GgufFile) -> Result<String> {
         let arch = g.architecture()?;
         if !SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
-            return Err(LensError::UnsupportedArchitecture(arch));
+            return Err(LensError::UnsupportedArchitecture { found: arch, supported: SUPPORTED_ARCHITECTURES });
         }
         Ok(arch)
     }

@@ -129,6 +129,28 @@ impl TinyGguf {
         Self { metadata, tensors }
     }
 
+    /// The same model with width `d` for the embedding, heads and MLP (the k-quants' 256-weight
+    /// blocks need rows of a multiple of 256), fresh random weights and unit norms.
+    pub fn widened(mut self, d: usize) -> Self {
+        self.set("llama.embedding_length", Value::U32(d as u32));
+        self.set("llama.feed_forward_length", Value::U32(d as u32));
+        let wide = |v: usize| match v {
+            D | 64 => d,
+            v if v == D / 2 => d / 2,
+            v => v,
+        };
+        for (seed, (_, t)) in self.tensors.iter_mut().enumerate() {
+            let dims: Vec<usize> = t.shape().dims().iter().map(|&v| wide(v)).collect();
+            *t = if dims.len() == 1 {
+                let ones = Tensor::ones(dims[0], candle_core::DType::F32, &Device::Cpu).unwrap();
+                QTensor::quantize(&ones, GgmlDType::F32).unwrap()
+            } else {
+                QTensor::quantize(&random(&dims, 100 + seed as u64), GgmlDType::F32).unwrap()
+            };
+        }
+        self
+    }
+
     pub fn set(&mut self, key: &str, value: Value) {
         self.metadata.retain(|(k, _)| k != key);
         self.metadata.push((key.into(), value));

@@ -3,7 +3,7 @@
 
 const LANES: usize = 8;
 
-pub(super) fn lanes_max(z: &[f32]) -> f32 {
+pub fn lanes_max(z: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; LANES];
     let chunks = z.chunks_exact(LANES);
     let rest = chunks.remainder();
@@ -16,7 +16,7 @@ pub(super) fn lanes_max(z: &[f32]) -> f32 {
 }
 
 /// (Σ e^(z−m), Σ (z−m)·e^(z−m)) over a tile; terms are at most 1, a tile has at most a few thousand.
-pub(super) fn lanes_exp_sums(z: &[f32], m: f32) -> (f32, f32) {
+pub fn lanes_exp_sums(z: &[f32], m: f32) -> (f32, f32) {
     let (mut s0, mut s1) = ([0f32; LANES], [0f32; LANES]);
     let chunks = z.chunks_exact(LANES);
     let rest = chunks.remainder();
@@ -38,7 +38,7 @@ pub(super) fn lanes_exp_sums(z: &[f32], m: f32) -> (f32, f32) {
 }
 
 /// Σ w·(a − b) over a tile.
-pub(super) fn lanes_weighted_difference(a: &[f32], b: &[f32], w: &[f32]) -> f32 {
+pub fn lanes_weighted_difference(a: &[f32], b: &[f32], w: &[f32]) -> f32 {
     let mut s = [0f32; LANES];
     let n = a.len() / LANES * LANES;
     for j in (0..n).step_by(LANES) {
@@ -54,7 +54,7 @@ pub(super) fn lanes_weighted_difference(a: &[f32], b: &[f32], w: &[f32]) -> f32 
 /// Range reduction x = n·ln2 + r, |r| ≤ ln2/2, then a degree-6 Taylor polynomial: relative error
 /// about 2e-7, below f32 rounding of the sums it feeds.
 #[inline(always)]
-pub(super) fn exp_nonpositive(x: f32) -> f32 {
+pub fn exp_nonpositive(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;

@@ -20,7 +20,8 @@
 //! vocabulary, from the same f32 rows the exact lens uses: no packed table is kept, so fast
 //! precision costs no memory (quantizing a tile is about 1/cells of multiplying it).
 
-use super::simd_i8::{dot, madd, splat_i32, B16, F4, I4};
+use super::simd::{madd, zero, V4};
+use super::simd_int8::{dot, splat_i32, B16, I4};
 
 /// Dimensions per scale; the model width must be a multiple (every model we meet is), else the
 /// lens stays in f32.
@@ -76,6 +77,10 @@ impl Cells {
 
     pub fn len(&self) -> usize {
         self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
     }
 }
 
@@ -160,7 +165,7 @@ fn micro<const R: usize, const G: usize>(cells: &Cells, rows: &Rows, c: usize, g
     let (d, blocks) = (cells.d, cells.d / K);
     let xs: [*const i8; R] = std::array::from_fn(|r| cells.q[(c + r) * d..].as_ptr());
     let ws: [*const u8; G] = std::array::from_fn(|h| rows.q[(g + h) * 4 * d..].as_ptr());
-    let mut acc = [[F4::zero(); G]; R];
+    let mut acc = [[zero(); G]; R];
     for b in 0..blocks {
         let mut sums: [[I4; G]; R] = std::array::from_fn(|r| [splat_i32(cells.corr[(c + r) * blocks + b]); G]);
         for k in (b * K..(b + 1) * K).step_by(4) {
@@ -178,7 +183,7 @@ fn micro<const R: usize, const G: usize>(cells: &Cells, rows: &Rows, c: usize, g
             let sx = cells.scale[(c + r) * blocks + b];
             for h in 0..G {
                 let at = ((g + h) * blocks + b) * 4;
-                let sw = F4::load(&rows.scale[at..at + 4]);
+                let sw = V4::load(&rows.scale[at..at + 4]);
                 acc[r][h] = madd(acc[r][h], sums[r][h].to_f32(), sw.times(sx));
             }
         }

@@ -4,13 +4,16 @@
 //! With the `relaxed` feature (the worker's relaxed-SIMD twin), `madd` is `f32x4.relaxed_madd`, which
 //! engines compile to one fused multiply-add where the CPU has FMA. Every function that inlines it
 //! must carry the same `target_feature` (see `gemm.rs`), or LLVM calls it instead of inlining it.
+//!
+//! The one f32 vector of every kernel here: GEMM, matvec, and the scaling of `int8.rs`'s integer sums
+//! (`simd_int8.rs` holds only the integer lanes).
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
     use core::arch::wasm32::*;
 
     #[derive(Clone, Copy)]
-    pub struct V4(v128);
+    pub struct V4(pub(in crate::kernels) v128);
 
     impl V4 {
         /// # Safety
@@ -18,6 +21,29 @@ mod lanes {
         #[inline(always)]
         pub unsafe fn load_ptr(p: *const f32) -> Self {
             V4(v128_load(p as *const v128))
+        }
+
+        /// The first four floats of `v`.
+        #[inline(always)]
+        pub fn load(v: &[f32]) -> Self {
+            assert!(v.len() >= 4);
+            // SAFETY: four floats are readable (checked above).
+            unsafe { Self::load_ptr(v.as_ptr()) }
+        }
+
+        #[inline(always)]
+        pub fn times(self, s: f32) -> Self {
+            V4(f32x4_mul(self.0, f32x4_splat(s)))
+        }
+
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            [
+                f32x4_extract_lane::<0>(self.0),
+                f32x4_extract_lane::<1>(self.0),
+                f32x4_extract_lane::<2>(self.0),
+                f32x4_extract_lane::<3>(self.0),
+            ]
         }
     }
 
@@ -57,6 +83,15 @@ mod lanes {
         [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
     }
 
+    /// 16 signed bytes as four vectors.
+    ///
+    /// # Safety
+    /// 16 bytes must be readable at `p`.
+    #[inline(always)]
+    pub unsafe fn signed_bytes16(p: *const u8) -> [V4; 4] {
+        widen(v128_load(p as *const v128))
+    }
+
     /// 32 signed bytes as eight vectors.
     ///
     /// # Safety
@@ -91,7 +126,7 @@ mod lanes {
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod lanes {
     #[derive(Clone, Copy)]
-    pub struct V4([f32; 4]);
+    pub struct V4(pub(in crate::kernels) [f32; 4]);
 
     impl V4 {
         /// # Safety
@@ -99,6 +134,21 @@ mod lanes {
         #[inline(always)]
         pub unsafe fn load_ptr(p: *const f32) -> Self {
             V4([*p, *p.add(1), *p.add(2), *p.add(3)])
+        }
+
+        #[inline(always)]
+        pub fn load(v: &[f32]) -> Self {
+            V4([v[0], v[1], v[2], v[3]])
+        }
+
+        #[inline(always)]
+        pub fn times(self, s: f32) -> Self {
+            V4(self.0.map(|v| v * s))
+        }
+
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            self.0
         }
     }
 
@@ -129,6 +179,16 @@ mod lanes {
     /// See the SIMD128 twin.
     ///
     /// # Safety
+    /// 16 bytes must be readable at `p`.
+    #[inline(always)]
+    pub unsafe fn signed_bytes16(p: *const u8) -> [V4; 4] {
+        let bytes = std::slice::from_raw_parts(p, 16);
+        std::array::from_fn(|v| V4(std::array::from_fn(|l| bytes[4 * v + l] as i8 as f32)))
+    }
+
+    /// See the SIMD128 twin.
+    ///
+    /// # Safety
     /// 32 bytes must be readable at `p`.
     #[inline(always)]
     pub unsafe fn signed_bytes(p: *const u8) -> [V4; 8] {
@@ -147,4 +207,4 @@ mod lanes {
     }
 }
 
-pub use lanes::{madd, nibbles, signed_bytes, splat, sum4, zero, V4};
+pub use lanes::{madd, nibbles, signed_bytes, signed_bytes16, splat, sum4, zero, V4};

@@ -1,18 +1,17 @@
-//! The vectors of `int8.rs`: 16 bytes, 4 × i32 and 4 × f32. Relaxed SIMD's
+//! The integer vectors of `int8.rs`: 16 bytes and 4 × i32 (the f32 lanes are `simd.rs`'s `V4`). Relaxed SIMD's
 //! `i32x4.relaxed_dot_i8x16_i7x16_add_s` in the relaxed build, SIMD128's widening multiplies in the
 //! baseline build, plain arrays natively (and in native tests). In every build lane `l` of a dot is
 //! the sum of bytes `4l..4l + 4`, so each lane is one packed row's sum.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod lanes {
+    use crate::kernels::simd::V4;
     use core::arch::wasm32::*;
 
     #[derive(Clone, Copy)]
     pub struct B16(v128);
     #[derive(Clone, Copy)]
     pub struct I4(v128);
-    #[derive(Clone, Copy)]
-    pub struct F4(v128);
 
     impl B16 {
         /// # Safety
@@ -58,63 +57,20 @@ mod lanes {
 
     impl I4 {
         #[inline(always)]
-        pub fn to_f32(self) -> F4 {
-            F4(f32x4_convert_i32x4(self.0))
+        pub fn to_f32(self) -> V4 {
+            V4(f32x4_convert_i32x4(self.0))
         }
-    }
-
-    impl F4 {
-        #[inline(always)]
-        pub fn zero() -> F4 {
-            F4(f32x4_splat(0.0))
-        }
-
-        #[inline(always)]
-        pub fn load(v: &[f32]) -> F4 {
-            assert!(v.len() >= 4);
-            // SAFETY: four floats are readable (checked above).
-            F4(unsafe { v128_load(v.as_ptr() as *const v128) })
-        }
-
-        #[inline(always)]
-        pub fn times(self, s: f32) -> F4 {
-            F4(f32x4_mul(self.0, f32x4_splat(s)))
-        }
-
-        #[inline(always)]
-        pub fn to_array(self) -> [f32; 4] {
-            [
-                f32x4_extract_lane::<0>(self.0),
-                f32x4_extract_lane::<1>(self.0),
-                f32x4_extract_lane::<2>(self.0),
-                f32x4_extract_lane::<3>(self.0),
-            ]
-        }
-    }
-
-    /// `acc + a·b`.
-    #[cfg(not(feature = "relaxed"))]
-    #[inline(always)]
-    pub fn madd(acc: F4, a: F4, b: F4) -> F4 {
-        F4(f32x4_add(acc.0, f32x4_mul(a.0, b.0)))
-    }
-
-    #[cfg(feature = "relaxed")]
-    #[inline]
-    #[target_feature(enable = "relaxed-simd")]
-    pub fn madd(acc: F4, a: F4, b: F4) -> F4 {
-        F4(f32x4_relaxed_madd(a.0, b.0, acc.0))
     }
 }
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod lanes {
+    use crate::kernels::simd::V4;
+
     #[derive(Clone, Copy)]
     pub struct B16([i32; 16]);
     #[derive(Clone, Copy)]
     pub struct I4([i32; 4]);
-    #[derive(Clone, Copy)]
-    pub struct F4([f32; 4]);
 
     impl B16 {
         /// # Safety
@@ -144,37 +100,10 @@ mod lanes {
 
     impl I4 {
         #[inline(always)]
-        pub fn to_f32(self) -> F4 {
-            F4(self.0.map(|v| v as f32))
+        pub fn to_f32(self) -> V4 {
+            V4(self.0.map(|v| v as f32))
         }
-    }
-
-    impl F4 {
-        #[inline(always)]
-        pub fn zero() -> F4 {
-            F4([0.0; 4])
-        }
-
-        #[inline(always)]
-        pub fn load(v: &[f32]) -> F4 {
-            F4([v[0], v[1], v[2], v[3]])
-        }
-
-        #[inline(always)]
-        pub fn times(self, s: f32) -> F4 {
-            F4(self.0.map(|v| v * s))
-        }
-
-        #[inline(always)]
-        pub fn to_array(self) -> [f32; 4] {
-            self.0
-        }
-    }
-
-    #[inline(always)]
-    pub fn madd(acc: F4, a: F4, b: F4) -> F4 {
-        F4(std::array::from_fn(|l| acc.0[l] + a.0[l] * b.0[l]))
     }
 }
 
-pub use lanes::{dot, madd, splat_i32, B16, F4, I4};
+pub use lanes::{dot, splat_i32, B16, I4};
