@@ -117,3 +117,26 @@ export function artifact(name) {
 export async function waitForModel(page, timeout = 300_000) {
   await page.waitForFunction(() => /layers/.test(document.querySelector("#model-info")?.textContent ?? ""), null, { timeout });
 }
+
+/// A new page of `context` at `url`, with its model (the bundled one unless the link names
+/// another) loaded unless `model` is false; page errors are logged, `prepare(page)` runs before the
+/// page is opened (listeners, init scripts), and the page is closed when test `t` ends. A test that
+/// changes what a page shows opens its own this way, so no test depends on what another did.
+export async function openPage(t, context, url, { viewport, model = true, prepare } = {}) {
+  const p = await context.newPage();
+  // Its context may be closed first (a test's own browser), closing the page with it.
+  t.after(() => p.close().catch(() => {}));
+  p.on("pageerror", (e) => console.log("page error:", e.message));
+  if (viewport) await p.setViewportSize(viewport);
+  if (prepare) await prepare(p);
+  await p.goto(url);
+  if (model) await waitForModel(p);
+  return p;
+}
+
+/// `make()` run once, on first use: a setup several tests read (a run on a shared page, a report
+/// file), whichever of them runs first.
+export function once(make) {
+  let made;
+  return () => (made ??= make());
+}

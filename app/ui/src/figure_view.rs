@@ -272,7 +272,11 @@ pub fn FigureView() -> impl IntoView {
                 <canvas node_ref=overview_canvas id="overview" aria-label="overview of all positions: drag to choose the magnified range"
                     on:pointerdown=on_down on:pointermove=on_move on:pointerup=on_up></canvas>
                 <div class="composite-body">
+                    // The grid's geometry in figure pixels (CSS pixels are `data-zoom` times larger),
+                    // from the layout that draws and hit-tests it: tests point at a cell with it.
                     <canvas node_ref=magnified id="magnified" tabindex="0" data-zoom=move || zoom().to_string()
+                        data-grid-left={layout::LEFT} data-grid-top={layout::TOP} data-cell-h={layout::ROW_H}
+                        data-cell-w=move || layout_now().cell_w data-first-pos=move || layout_now().start
                         aria-label="magnified range: arrow keys move between cells, Enter lists the column's top tokens, Escape closes the list"
                         on:mousemove=on_hover on:mouseleave=move |_| hover.set(None) on:click=on_click on:keydown=on_key></canvas>
                     <aside class="side">
