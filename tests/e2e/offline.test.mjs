@@ -1,7 +1,8 @@
 // The app shell offline: after a first visit, a reload with the network off still draws a figure
 // (the service worker serves the page, styles, wasm and worker scripts; the model comes from the
 // browser's model store), a load logs no error (an icon, a manifest), and a new deployment is
-// offered and taken on reload without mixing builds.
+// offered and taken on reload without mixing builds. Each test starts from a first visit in a
+// browser profile of its own (nothing kept yet), so none depends on another.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -9,8 +10,7 @@ import path from "node:path";
 import { serve, browser, artifact, DIST, waitForModel } from "./harness.mjs";
 
 const TIMEOUT = 300_000;
-let server, chromium, page;
-const problems = [];
+let server;
 
 /// The page is controlled by an active service worker and the bundled model is in the model store.
 async function waitUntilKeptOffline(p) {
@@ -21,27 +21,36 @@ async function waitUntilKeptOffline(p) {
   }, null, { timeout: TIMEOUT, polling: 500 });
 }
 
-before(async () => {
-  server = await serve();
-  chromium = await browser();
-  page = await chromium.context.newPage();
+/// A browser of test `t`'s own (a fresh profile) and a first visit in it, kept for offline use;
+/// `problems` lists every error the page logged or met, and `requests` what it asked the server.
+async function firstVisit(t) {
+  const chromium = await browser();
+  t.after(() => chromium.close());
+  const page = await chromium.context.newPage();
+  const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
   page.on("requestfailed", (r) => problems.push(`failed: ${r.url()}`));
   page.on("response", (r) => r.status() >= 400 && problems.push(`HTTP ${r.status()}: ${r.url()}`));
-});
-
-after(async () => {
-  await chromium?.close();
-  await server?.close();
-});
-
-test("a first visit logs no error and has an icon and a manifest", async () => {
+  const from = server.requests.length;
   await page.goto(server.base);
   await waitForModel(page);
   await waitUntilKeptOffline(page);
+  return { context: chromium.context, page, problems, requests: server.requests.slice(from) };
+}
+
+before(async () => {
+  server = await serve();
+});
+
+after(async () => {
+  await server?.close();
+});
+
+test("a first visit logs no error and has an icon and a manifest", async (t) => {
+  const { page, problems, requests } = await firstVisit(t);
   assert.deepEqual(problems, []);
-  assert.ok(!server.requests.includes("/favicon.ico"), "the page names its own icon");
+  assert.ok(!requests.includes("/favicon.ico"), "the page names its own icon");
   const manifest = await page.evaluate(async () => (await fetch(document.querySelector('link[rel="manifest"]').href)).json());
   assert.equal(manifest.short_name, "Loupe");
   assert.ok(manifest.icons.some((i) => i.sizes === "512x512"));
@@ -49,10 +58,11 @@ test("a first visit logs no error and has an icon and a manifest", async () => {
   assert.equal(stored, 1, "one build's shell is precached");
 });
 
-test("with the network off, a reload draws a figure", async () => {
+test("with the network off, a reload draws a figure", async (t) => {
+  const { context, page } = await firstVisit(t);
   // Offline for the page, and the server unreachable for anything that bypasses that emulation
   // (the browser's own check for a newer service worker).
-  await chromium.context.setOffline(true);
+  await context.setOffline(true);
   server.setDown(true);
   try {
     const before = server.requests.length;
@@ -67,11 +77,12 @@ test("with the network off, a reload draws a figure", async () => {
     await page.locator("#figure").screenshot({ path: artifact("offline-figure.png") });
   } finally {
     server.setDown(false);
-    await chromium.context.setOffline(false);
+    await context.setOffline(false);
   }
 });
 
-test("a new deployment is offered, and taken on reload", async () => {
+test("a new deployment is offered, and taken on reload", async (t) => {
+  const { page } = await firstVisit(t);
   const current = fs.readFileSync(path.join(DIST, "sw.js"), "utf8");
   const next = current.replace(/const BUILD = "([0-9a-f]+)"/, 'const BUILD = "$1next"');
   assert.notEqual(next, current);
