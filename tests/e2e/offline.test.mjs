@@ -12,13 +12,13 @@ import { serve, browser, artifact, DIST, waitForModel } from "./harness.mjs";
 const TIMEOUT = 300_000;
 let server;
 
-/// The page is controlled by an active service worker and the bundled model is in the model store.
+/// The page is controlled by an active service worker and the bundled model is in the model store
+/// (the page's list of stored models names it once it is kept). A predicate that awaits (the cache
+/// itself) would not do: waitForFunction takes the promise it returns as a true value at once.
 async function waitUntilKeptOffline(p) {
-  await p.waitForFunction(async () => {
-    if (!navigator.serviceWorker.controller) return false;
-    const store = await caches.open("loupe-models-v1");
-    return (await store.keys()).some((r) => r.url.endsWith(".gguf"));
-  }, null, { timeout: TIMEOUT, polling: 500 });
+  await p.waitForFunction(() => navigator.serviceWorker.controller
+    && [...document.querySelectorAll("#stored-models .url")].some((e) => e.textContent.endsWith(".gguf")), null, { timeout: TIMEOUT });
+  assert.ok(await p.evaluate(async () => (await (await caches.open("loupe-models-v1")).keys()).some((r) => r.url.endsWith(".gguf"))));
 }
 
 /// A browser of test `t`'s own (a fresh profile) and a first visit in it, kept for offline use;

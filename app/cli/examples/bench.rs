@@ -6,7 +6,7 @@
 
 use candle_core::{Device, Tensor};
 use loupe_lens::kernels::dequantize_rows;
-use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensOptions, Precision, Prompt, Record, TemplateChoice};
 use std::time::Instant;
 
 const CASES: &[(&str, &str, Option<&str>)] = &[
@@ -98,8 +98,8 @@ fn main() {
         let cells = (h.n_layers + 1) * ids.len();
         let flop = 2.0 * cells as f64 * h.d_model as f64 * h.vocab as f64;
         for precision in [Precision::Fast, Precision::Exact] {
-            let forward = time(repeat, || engine.forward(&ids, precision).unwrap());
-            let rows = engine.forward(&ids, precision).unwrap();
+            let forward = time(repeat, || engine.forward(&ids, precision, Record::Blocks).unwrap());
+            let rows = engine.forward(&ids, precision, Record::Blocks).unwrap();
             let lens = time(repeat, || engine.lens(&rows, &LensOptions::default(), &|| false).unwrap());
             // Where the lens time goes: dequantizing the unembedding, and the GEMM alone.
             let table = &engine.model.unembedding.table;

@@ -3,7 +3,8 @@
 //!   loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [--template NAME|FILE]
 //!         [--top-k N] [--track TOKEN...] [--precision fast|exact] [--generate N] [--json OUT]
 //!
-//! The flags (clap) make a `Question` (`args.rs`); the answer is a `LensReport`, printed as a readable
+//! The flags (clap) make a `Question` (`args.rs`); the engine's recipe runs it (`Engine::ask`, the
+//! same as in the browser's worker), its steps folded into a `LensReport`, printed as a readable
 //! summary (`summary.rs`) and optionally written as JSON (the same schema as the page's export and
 //! the reference files). Any bad input exits with status 1 and one line on stderr.
 
@@ -13,8 +14,8 @@ mod summary;
 mod template_deadline;
 
 use args::Args;
-use loupe_lens::protocol::{LensReport, Timings, REPORT_SCHEMA};
-use loupe_lens::Engine;
+use loupe_lens::protocol::{LensReport, RunStep, Timings};
+use loupe_lens::{block_on, Engine, LensError, Runner, Vocabulary};
 use std::time::Instant;
 
 #[global_allocator]
@@ -54,33 +55,17 @@ fn run(a: &Args) -> Result<(), String> {
     .map_err(|e| format!("{}: {e}", a.model))?;
     let load = t0.elapsed().as_secs_f64();
 
-    let mut sequence = engine.prepare(&q.prompt, &q.template).map_err(|e| e.to_string())?;
-    if q.answer_tokens > 0 {
-        let answer = engine
-            .generate(&sequence.ids, q.answer_tokens, &q.sampling, q.precision, &mut |_| true)
-            .map_err(|e| e.to_string())?;
-        println!("answer: {:?}", engine.tokenizer.decode(&answer));
-        engine.append_answer(&mut sequence, &answer);
-    }
-    let opts = engine.lens_options(q).map_err(|e| e.to_string())?;
-
-    let t1 = Instant::now();
-    let rows = engine.forward_for(&sequence.ids, q).map_err(|e| e.to_string())?;
-    let forward = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
-    let grid = engine.lens(&rows, &opts, &|| false).map_err(|e| e.to_string())?;
-    let lens = t2.elapsed().as_secs_f64();
-
-    let report = LensReport {
-        schema: REPORT_SCHEMA,
-        model: file_name(&a.model),
-        architecture: engine.model.architecture.clone(),
-        vocab: engine.vocab_size(),
-        question: q.clone(),
-        sequence,
-        grid,
-        timings: Timings { load, forward, lens },
-    };
+    let n_rows = q.n_rows(engine.model.hyper.n_layers);
+    let report = LensReport::begin(
+        file_name(&a.model),
+        engine.model.architecture.clone(),
+        engine.vocab_size(),
+        q.clone(),
+        n_rows,
+    );
+    let mut run = CliRun { report, start: Instant::now(), prompt_text: None };
+    let timings = block_on(engine.ask(q, &mut run)).map_err(|e| e.to_string())?;
+    let report = LensReport { timings: Timings { load, ..timings }, ..run.report };
     summary::print(&report, &engine.name);
     if let Some(path) = &a.json {
         let json = serde_json::to_string(&report).map_err(|e| e.to_string())?;
@@ -88,6 +73,34 @@ fn run(a: &Args) -> Result<(), String> {
         println!("wrote {path}");
     }
     Ok(())
+}
+
+/// The command line's run of a question: every step folded into its report as it comes, the
+/// answer printed once written; every other choice the recipe's default (one part of every cell,
+/// the whole vocabulary here).
+struct CliRun {
+    report: LensReport,
+    start: Instant,
+    /// Bytes of the prompt's text, once its sequence came: what follows in the next one is the answer.
+    prompt_text: Option<usize>,
+}
+
+impl Vocabulary for CliRun {}
+
+impl Runner for CliRun {
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn step(&mut self, step: RunStep) -> loupe_lens::Result<()> {
+        if let RunStep::Sequence(sequence) = &step {
+            match self.prompt_text {
+                None => self.prompt_text = Some(sequence.text.len()),
+                Some(prompt) => println!("answer: {:?}", &sequence.text[prompt..]),
+            }
+        }
+        self.report.apply(step).map_err(LensError::Compute)
+    }
 }
 
 fn file_name(path: &str) -> String {

@@ -18,8 +18,9 @@ pub mod template;
 mod template_guard;
 pub mod tokenizer;
 
-pub use engine::{bring_forward, lens_plan, Answer, Engine, LensJob, LensPart};
+pub use engine::{block_on, bring_forward, lens_plan, Answer, Engine, Here, LensJob, LensPart, Runner, Vocabulary};
 pub use error::{LensError, Result};
 pub use lens::{LensOptions, Product};
 pub use loupe_protocol as protocol;
 pub use loupe_protocol::{Precision, Prompt, Question, Sampling, Sequence, TemplateChoice};
+pub use model::Record;

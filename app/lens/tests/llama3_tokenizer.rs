@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::quantized::gguf_file::Value;
 use common::*;
-use loupe_lens::{Engine, LensError, LensOptions, LensPart, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensError, LensOptions, LensPart, Precision, Prompt, Record, TemplateChoice};
 
 struct Llama3 {
     oracle: tokenizers::Tokenizer,
@@ -92,7 +92,7 @@ fn llama3_chat_template_tokens_are_single_special_tokens() {
     assert_eq!(builtin.text, p.text);
 
     // The whole engine runs on this vocabulary: one block, two lens rows.
-    let rows = engine.forward(&p.ids, Precision::Exact).unwrap();
+    let rows = engine.forward(&p.ids, Precision::Exact, Record::Blocks).unwrap();
     let grid = engine.lens(&rows, &LensOptions::default(), &|| false).unwrap();
     assert_eq!((grid.n_rows, grid.n_positions), (2, p.ids.len()));
     let max_entropy = (128256f32).ln();
@@ -126,7 +126,7 @@ fn long_prompts_run_and_stream_consistently() {
     let text = "The quick brown fox jumps over the lazy dog. ".repeat(300);
     let p = engine.prepare(&Prompt::Raw { raw: text }, &TemplateChoice::FromFile).unwrap();
     assert!(p.ids.len() > 3000, "{} tokens", p.ids.len());
-    let rows = engine.forward(&p.ids, Precision::Exact).unwrap();
+    let rows = engine.forward(&p.ids, Precision::Exact, Record::Blocks).unwrap();
     let opts = LensOptions { top_k: 3, track: vec![p.ids[5]], ..Default::default() };
     let whole = engine.lens(&rows, &opts, &|| false).unwrap();
     assert_eq!(whole.n_positions, p.ids.len());

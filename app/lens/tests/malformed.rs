@@ -12,7 +12,7 @@ use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
 use common::*;
 use loupe_lens::template::{render, ChatMessage};
-use loupe_lens::{Engine, LensError, LensOptions, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensError, LensOptions, Precision, Prompt, Record, TemplateChoice};
 
 fn load_err(bytes: &[u8]) -> LensError {
     match Engine::load(bytes) {
@@ -347,7 +347,7 @@ fn random_corruption_never_panics() {
         let outcome = std::panic::catch_unwind(|| match Engine::load(&bytes) {
             Ok(mut engine) => {
                 if let Ok(p) = engine.prepare(&Prompt::Raw { raw: "hello".into() }, &TemplateChoice::FromFile) {
-                    if let Ok(rows) = engine.forward(&p.ids, Precision::Fast) {
+                    if let Ok(rows) = engine.forward(&p.ids, Precision::Fast, Record::Blocks) {
                         let _ = engine.lens(&rows, &LensOptions::default(), &|| false);
                     }
                 }
@@ -416,7 +416,7 @@ fn broken_numbers_show_as_not_a_number() {
     g.replace_tensor("output_norm.weight", candle_core::quantized::QTensor::quantize(&nan, GgmlDType::F32).unwrap());
     let mut engine = Engine::load(&g.bytes()).unwrap();
     let ids = engine.prepare(&Prompt::Raw { raw: "hello".into() }, &TemplateChoice::FromFile).unwrap().ids;
-    let rows = engine.forward(&ids, Precision::Exact).unwrap();
+    let rows = engine.forward(&ids, Precision::Exact, Record::Blocks).unwrap();
     let opts = LensOptions { top_k: 3, track: vec![ids[0]], ..Default::default() };
     let grid = engine.lens(&rows, &opts, &|| false).unwrap();
     assert!(grid.entropy.iter().flatten().all(|h| h.is_nan()), "{:?}", grid.entropy);

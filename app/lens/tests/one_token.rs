@@ -11,7 +11,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 use common::*;
-use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensOptions, Precision, Prompt, Record, TemplateChoice};
 
 /// A tiny model whose every matrix (and the tied unembedding) is of `dtype`: 32 wide, or 256 for
 /// the k-quants' 256-weight blocks.
@@ -58,7 +58,7 @@ fn one_token_steps_give_the_whole_sequence_logits() {
         steps.pop();
         assert!(!steps.is_empty(), "{dtype:?}: no step");
         for (seq, logits) in steps {
-            let rows = engine.forward(&seq, Precision::Exact).unwrap();
+            let rows = engine.forward(&seq, Precision::Exact, Record::Blocks).unwrap();
             let grid = engine.lens(&rows, &LensOptions::default(), &|| false).unwrap();
             let (r, p) = (grid.n_rows - 1, grid.n_positions - 1);
             let (entropy, top, top_prob) = entropy_and_top(&logits);

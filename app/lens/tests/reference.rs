@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use loupe_lens::generate::argmax;
 use loupe_lens::protocol::LensGrid;
-use loupe_lens::{Engine, LensOptions, LensPart, Precision, Product, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensOptions, LensPart, Precision, Product, Prompt, Record, TemplateChoice};
 use serde_json::Value;
 
 struct Reference {
@@ -126,7 +126,7 @@ fn check_model(model: &str, references: &[&str]) {
         assert_eq!(pieces, want_tokens, "{name}: token strings");
 
         let opts = LensOptions::default();
-        let rows = engine.forward(&prepared.ids, Precision::Exact).unwrap();
+        let rows = engine.forward(&prepared.ids, Precision::Exact, Record::Blocks).unwrap();
         let exact = engine.lens(&rows, &opts, &|| false).unwrap();
         assert_exact(name, &r, &exact);
         // Top-5 probabilities too, wherever the ids agree.
@@ -142,7 +142,7 @@ fn check_model(model: &str, references: &[&str]) {
             }
         }
 
-        let rows = engine.forward(&prepared.ids, Precision::Fast).unwrap();
+        let rows = engine.forward(&prepared.ids, Precision::Fast, Record::Blocks).unwrap();
         let fast = engine.lens(&rows, &FAST, &|| false).unwrap();
         assert_fast(name, &r, &fast);
     }
@@ -159,12 +159,12 @@ fn check_inside_blocks(model: &str, references: &[&str]) {
         assert_eq!(prepared.ids, want_ids, "{name}: token ids");
         let opts = LensOptions::default();
 
-        let rows = engine.forward_inside_blocks(&prepared.ids, Precision::Exact).unwrap();
+        let rows = engine.forward(&prepared.ids, Precision::Exact, Record::InsideBlocks).unwrap();
         assert_eq!(rows.len(), 2 * (engine.model.n_rows() - 1) + 1);
         let what = format!("{name} inside blocks");
         assert_exact(&what, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
 
-        let rows = engine.forward_inside_blocks(&prepared.ids, Precision::Fast).unwrap();
+        let rows = engine.forward(&prepared.ids, Precision::Fast, Record::InsideBlocks).unwrap();
         assert_fast(&what, &r, &engine.lens(&rows, &FAST, &|| false).unwrap());
     }
 }
@@ -182,11 +182,11 @@ fn architectures_match_transformers() {
         let mut engine = Engine::load(&file).unwrap();
         let ids: Vec<u32> = serde_json::from_value(r.json["ids"].clone()).unwrap();
         let opts = LensOptions::default();
-        let rows = engine.forward_inside_blocks(&ids, Precision::Exact).unwrap();
+        let rows = engine.forward(&ids, Precision::Exact, Record::InsideBlocks).unwrap();
         assert_exact(case, &r, &engine.lens(&rows, &opts, &|| false).unwrap());
         // Random weights in 64 dimensions leave many near-ties that 8-bit activations flip (3–5 of
         // ~160 compared cells), so the top-1 bar is lower than real models' 97%.
-        let rows = engine.forward_inside_blocks(&ids, Precision::Fast).unwrap();
+        let rows = engine.forward(&ids, Precision::Fast, Record::InsideBlocks).unwrap();
         assert_fast_agreeing(case, &r, &engine.lens(&rows, &FAST, &|| false).unwrap(), 0.95);
     }
 }
@@ -204,9 +204,9 @@ fn streamed_blocks_give_the_resident_lens() {
         assert!(streamed.info().streamed && !resident.info().streamed);
         for precision in [Precision::Exact, Precision::Fast] {
             let opts = LensOptions::default();
-            let rows = resident.forward_inside_blocks(&ids, precision).unwrap();
+            let rows = resident.forward(&ids, precision, Record::InsideBlocks).unwrap();
             let a = resident.lens(&rows, &opts, &|| false).unwrap();
-            let rows = streamed.forward_inside_blocks(&ids, precision).unwrap();
+            let rows = streamed.forward(&ids, precision, Record::InsideBlocks).unwrap();
             let b = streamed.lens(&rows, &opts, &|| false).unwrap();
             assert_eq!(a.entropy, b.entropy, "{case} {precision:?}");
             assert_eq!(a.top_ids, b.top_ids, "{case} {precision:?}");
@@ -246,7 +246,7 @@ fn last_row_is_what_generation_uses() {
         let mut engine = Engine::load(&model_bytes(model)).unwrap();
         let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
         let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
-        let rows = engine.forward(&ids, precision).unwrap();
+        let rows = engine.forward(&ids, precision, Record::Blocks).unwrap();
         let grid =
             engine.lens(&rows, &LensOptions { top_k: 5, track: vec![], ..Default::default() }, &|| false).unwrap();
         let (last_row, last_pos) = (grid.n_rows - 1, grid.n_positions - 1);
@@ -291,7 +291,7 @@ fn generation_answers_and_extends_the_lens() {
     assert!(engine.stop_tokens().contains(answer.last().unwrap()), "stopped at an end token: {text:?}");
 
     let all: Vec<u32> = ids.iter().chain(&answer).copied().collect();
-    let rows = engine.forward(&all, Precision::Fast).unwrap();
+    let rows = engine.forward(&all, Precision::Fast, Record::Blocks).unwrap();
     let grid = engine.lens(&rows, &LensOptions::default(), &|| false).unwrap();
     assert_eq!(grid.n_positions, all.len());
     // Teacher forcing reproduces the greedy choices: the last row's top-1 at each answer position
@@ -325,7 +325,7 @@ fn tracked_tokens_have_consistent_probability_and_rank() {
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into(), "The".into()]).unwrap();
     assert_eq!(engine.tokenizer.piece(track[0]), "ĠCanberra");
-    let rows = engine.forward(&ids, Precision::Exact).unwrap();
+    let rows = engine.forward(&ids, Precision::Exact, Record::Blocks).unwrap();
     let grid =
         engine.lens(&rows, &LensOptions { top_k: 10, track: track.clone(), ..Default::default() }, &|| false).unwrap();
     let mut checked = 0;
@@ -364,7 +364,7 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into()]).unwrap();
     let opts = LensOptions { top_k: 5, track, ..Default::default() };
-    let rows = engine.forward(&ids, Precision::Exact).unwrap();
+    let rows = engine.forward(&ids, Precision::Exact, Record::Blocks).unwrap();
     let part = LensPart { rows: 3..9, positions: 0..ids.len() };
     let whole = engine.lens_part(&rows, &part, &opts, &|| false).unwrap();
 

@@ -17,4 +17,4 @@ pub use messages::{
     STREAMED_GENERATION,
 };
 pub use question::{Precision, Prompt, Question, Sampling, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K, MAX_TRACKED};
-pub use report::{LensGrid, LensReport, Sequence, Timings, TokenInfo, TrackedToken, REPORT_SCHEMA};
+pub use report::{LensGrid, LensReport, RunStep, Sequence, Timings, TokenInfo, TrackedToken, REPORT_SCHEMA};

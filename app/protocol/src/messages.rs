@@ -2,7 +2,7 @@
 //! request as a `File` handle), and what the page learns of a loaded model.
 
 use crate::question::Question;
-use crate::report::{LensGrid, Sequence, Timings, TokenInfo};
+use crate::report::{LensGrid, RunStep, Sequence, Timings, TokenInfo};
 use serde::{Deserialize, Serialize};
 
 /// Identifies one run, so events of an older run can be told apart and dropped.
@@ -182,4 +182,33 @@ pub fn too_large_message(bytes: u64) -> String {
         bytes as f64 / 1e9,
         MAX_MODEL_BYTES as f64 / 1e9
     )
+}
+
+impl RunStep {
+    /// The event that carries this step of run `run` to the page.
+    pub fn for_run(self, run: RunId) -> Event {
+        match self {
+            RunStep::Sequence(sequence) => Event::Sequence { run, sequence },
+            RunStep::Tracked(tokens) => Event::Tracked { run, tokens },
+            RunStep::AnswerToken(token) => Event::AnswerToken { run, token },
+            RunStep::Cells { first_row, first_position, cells } => {
+                Event::Rows { run, first_row, first_position, rows: cells }
+            }
+        }
+    }
+}
+
+impl Event {
+    /// The run step this event carries, with its run; the event itself when it is not one.
+    pub fn into_run_step(self) -> Result<(RunId, RunStep), Box<Event>> {
+        Ok(match self {
+            Event::Sequence { run, sequence } => (run, RunStep::Sequence(sequence)),
+            Event::Tracked { run, tokens } => (run, RunStep::Tracked(tokens)),
+            Event::AnswerToken { run, token } => (run, RunStep::AnswerToken(token)),
+            Event::Rows { run, first_row, first_position, rows } => {
+                (run, RunStep::Cells { first_row, first_position, cells: rows })
+            }
+            other => return Err(Box::new(other)),
+        })
+    }
 }

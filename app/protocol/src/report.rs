@@ -118,24 +118,40 @@ pub struct LensGrid {
     pub tracked: Vec<TrackedToken>,
 }
 
+/// The per-cell matrices of a `LensGrid`, each `[row][position]`, with the value a cell holds until
+/// it arrives: the one list of them. `pending` (which builds the struct from it, so a field missing
+/// here does not compile), `put_cells` and `LensReport::validate` expand it, as
+/// `grid_matrices!(then!(args;))` → `then!(args; entropy: NaN, …)`. A new per-cell metric is a field
+/// of `LensGrid` plus an entry here (and its accumulator in the engine's `lens/partial.rs`).
+macro_rules! grid_matrices {
+    ($then:ident!($($args:tt)*)) => {
+        $then!($($args)* entropy: f32::NAN, top_ids: Vec::new(), top_probs: Vec::new(), top_tokens: Vec::new(),
+            top_texts: Vec::new(), kl_to_last: f32::NAN)
+    };
+}
+
+/// The per-cell matrices of a `TrackedToken`, as `grid_matrices!`.
+macro_rules! tracked_matrices {
+    ($then:ident!($($args:tt)*)) => {
+        $then!($($args)* prob: f32::NAN, rank: 0)
+    };
+}
+
 impl LensGrid {
     /// A grid of `n_rows` rows still to come (each empty until `put_cells` fills it).
     pub fn pending(n_rows: usize, n_positions: usize, tracked: Vec<TrackedToken>) -> Self {
-        let tracked = tracked
-            .into_iter()
-            .map(|t| TrackedToken { prob: vec![Vec::new(); n_rows], rank: vec![Vec::new(); n_rows], ..t })
-            .collect();
-        Self {
-            n_rows,
-            n_positions,
-            entropy: vec![Vec::new(); n_rows],
-            top_ids: vec![Vec::new(); n_rows],
-            top_probs: vec![Vec::new(); n_rows],
-            top_tokens: vec![Vec::new(); n_rows],
-            top_texts: vec![Vec::new(); n_rows],
-            kl_to_last: vec![Vec::new(); n_rows],
-            tracked,
+        macro_rules! tracked_to_come {
+            ($t:ident; $($matrix:ident: $empty:expr),*) => {
+                TrackedToken { id: $t.id, piece: $t.piece, text: $t.text, $($matrix: vec![Vec::new(); n_rows]),* }
+            };
         }
+        let tracked = tracked.into_iter().map(|t| tracked_matrices!(tracked_to_come!(t;))).collect();
+        macro_rules! grid_to_come {
+            ($($matrix:ident: $empty:expr),*) => {
+                LensGrid { n_rows, n_positions, tracked, $($matrix: vec![Vec::new(); n_rows]),* }
+            };
+        }
+        grid_matrices!(grid_to_come!())
     }
 
     /// Whether row `r` has been laid out: some of its cells placed (all of them, for a report that
@@ -153,18 +169,14 @@ impl LensGrid {
             let lengths: Vec<usize> = row_lengths.collect();
             lengths.len() == count && lengths.iter().all(|&l| l == len)
         };
+        macro_rules! all_shaped {
+            ($of:expr; $($matrix:ident: $empty:expr),*) => { true $(&& shaped(&mut $of.$matrix.iter().map(Vec::len), rows))* };
+        }
         let fits = first_row + rows <= self.n_rows
             && first_position + len <= n
             && part.tracked.len() == self.tracked.len()
-            && shaped(&mut part.entropy.iter().map(Vec::len), rows)
-            && shaped(&mut part.top_ids.iter().map(Vec::len), rows)
-            && shaped(&mut part.top_probs.iter().map(Vec::len), rows)
-            && shaped(&mut part.top_tokens.iter().map(Vec::len), rows)
-            && shaped(&mut part.top_texts.iter().map(Vec::len), rows)
-            && shaped(&mut part.kl_to_last.iter().map(Vec::len), rows)
-            && part.tracked.iter().all(|t| {
-                shaped(&mut t.prob.iter().map(Vec::len), rows) && shaped(&mut t.rank.iter().map(Vec::len), rows)
-            });
+            && grid_matrices!(all_shaped!(part;))
+            && part.tracked.iter().all(|t| tracked_matrices!(all_shaped!(t;)));
         if !fits {
             return Err(format!(
                 "cells of rows {first_row}..{} at positions {first_position}..{} do not fit a grid of {} rows and {n} positions",
@@ -176,6 +188,11 @@ impl LensGrid {
         fn place<T: Clone>(into: &mut [Vec<T>], first_row: usize, at: usize, n: usize, empty: T, from: Vec<Vec<T>>) {
             for (i, cells) in from.into_iter().enumerate() {
                 let row = &mut into[first_row + i];
+                // A whole row into a row still to come (the native tool's one part) moves in.
+                if row.is_empty() && at == 0 && cells.len() == n {
+                    *row = cells;
+                    continue;
+                }
                 if row.is_empty() {
                     *row = vec![empty.clone(); n];
                 }
@@ -185,15 +202,14 @@ impl LensGrid {
             }
         }
         let at = first_position;
-        place(&mut self.entropy, first_row, at, n, f32::NAN, part.entropy);
-        place(&mut self.top_ids, first_row, at, n, Vec::new(), part.top_ids);
-        place(&mut self.top_probs, first_row, at, n, Vec::new(), part.top_probs);
-        place(&mut self.top_tokens, first_row, at, n, Vec::new(), part.top_tokens);
-        place(&mut self.top_texts, first_row, at, n, Vec::new(), part.top_texts);
-        place(&mut self.kl_to_last, first_row, at, n, f32::NAN, part.kl_to_last);
+        macro_rules! place_all {
+            ($mine:expr, $theirs:expr; $($matrix:ident: $empty:expr),*) => {
+                $(place(&mut $mine.$matrix, first_row, at, n, $empty, $theirs.$matrix);)*
+            };
+        }
+        grid_matrices!(place_all!(self, part;));
         for (mine, theirs) in self.tracked.iter_mut().zip(part.tracked) {
-            place(&mut mine.prob, first_row, at, n, f32::NAN, theirs.prob);
-            place(&mut mine.rank, first_row, at, n, 0, theirs.rank);
+            tracked_matrices!(place_all!(mine, theirs;));
         }
         Ok(())
     }
@@ -229,7 +245,61 @@ pub struct LensReport {
     pub timings: Timings,
 }
 
+/// One step of a run as it builds its report: what the worker streams to the page (`Event`'s run
+/// events carry these) and what the command line folds into its report, through `LensReport::apply`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStep {
+    /// The sequence being lensed: the prompt, and again once the answer is written.
+    Sequence(Sequence),
+    /// The tracked strings resolved to tokens, before any cell.
+    Tracked(Vec<TokenInfo>),
+    /// One token of the answer, while the model writes it.
+    AnswerToken(TokenInfo),
+    /// Cells of rows `first_row..` at positions `first_position..`.
+    Cells { first_row: usize, first_position: usize, cells: LensGrid },
+}
+
 impl LensReport {
+    /// The empty report of a run of `question` on a model, `n_rows` rows to come.
+    pub fn begin(model: String, architecture: String, vocab: usize, question: Question, n_rows: usize) -> Self {
+        LensReport {
+            schema: REPORT_SCHEMA,
+            model,
+            architecture,
+            vocab,
+            question,
+            grid: LensGrid::pending(n_rows, 0, Vec::new()),
+            ..Default::default()
+        }
+    }
+
+    /// Folds one step of a run in: the one place a run's report is assembled. A new sequence or
+    /// new tracked tokens clear the cells (they no longer fit); cells that do not fit are refused.
+    pub fn apply(&mut self, step: RunStep) -> Result<(), String> {
+        let g = &self.grid;
+        match step {
+            RunStep::Sequence(sequence) => {
+                self.grid = LensGrid::pending(g.n_rows, sequence.len(), g.tracked.clone());
+                self.sequence = sequence;
+            }
+            RunStep::Tracked(tokens) => {
+                let tracked = tokens
+                    .into_iter()
+                    .map(|t| TrackedToken { id: t.id, piece: t.piece, text: t.text, ..Default::default() })
+                    .collect();
+                self.grid = LensGrid::pending(g.n_rows, g.n_positions, tracked);
+            }
+            RunStep::AnswerToken(token) => {
+                let text = token.text.clone();
+                self.sequence.push_answer(vec![token], &text);
+            }
+            RunStep::Cells { first_row, first_position, cells } => {
+                self.grid.put_cells(first_row, first_position, cells)?
+            }
+        }
+        Ok(())
+    }
+
     /// Checks a report read from a file: its schema, and that every matrix has the grid's shape, so
     /// the views can index it freely.
     pub fn validate(&self) -> Result<(), String> {
@@ -241,25 +311,13 @@ impl LensReport {
         }
         let (g, s) = (&self.grid, &self.sequence);
         let n = g.n_positions;
-        let rows_ok = |len: usize| len == g.n_rows;
         let same = [s.ids.len(), s.tokens.len(), s.token_info.len()].iter().all(|&l| l == n);
-        let shaped = rows_ok(g.entropy.len())
-            && rows_ok(g.top_ids.len())
-            && rows_ok(g.top_probs.len())
-            && rows_ok(g.top_texts.len())
-            && rows_ok(g.top_tokens.len())
-            && rows_ok(g.kl_to_last.len())
-            && g.entropy.iter().chain(&g.kl_to_last).all(|r| r.len() == n)
-            && g.top_ids.iter().all(|r| r.len() == n)
-            && g.top_probs.iter().all(|r| r.len() == n)
-            && g.top_texts.iter().all(|r| r.len() == n)
-            && g.top_tokens.iter().all(|r| r.len() == n)
-            && g.tracked.iter().all(|t| {
-                rows_ok(t.prob.len())
-                    && rows_ok(t.rank.len())
-                    && t.prob.iter().all(|r| r.len() == n)
-                    && t.rank.iter().all(|r| r.len() == n)
-            });
+        macro_rules! all_shaped {
+            ($of:expr; $($matrix:ident: $empty:expr),*) => {
+                true $(&& $of.$matrix.len() == g.n_rows && $of.$matrix.iter().all(|r| r.len() == n))*
+            };
+        }
+        let shaped = grid_matrices!(all_shaped!(g;)) && g.tracked.iter().all(|t| tracked_matrices!(all_shaped!(t;)));
         if g.n_rows == 0 || n == 0 || !same || !shaped || s.prompt_len > n {
             return Err(format!("its matrices do not match its {} rows and {n} positions", g.n_rows));
         }
@@ -365,8 +423,60 @@ mod tests {
         let mut short = good.clone();
         short.grid.entropy[1].pop();
         assert!(short.validate().is_err());
-        let mut long = good;
+        let mut long = good.clone();
         long.sequence.prompt_len = 9;
         assert!(long.validate().is_err());
+        // Every per-cell matrix is checked, the tracked tokens' too: a ragged one is refused both
+        // when a report is opened and when a part streams in.
+        let ragged: [fn(&mut LensGrid); 3] = [
+            |g| {
+                g.top_texts[0].pop();
+            },
+            |g| g.kl_to_last.truncate(1),
+            |g| g.tracked[0].rank[1].push(3),
+        ];
+        for spoil in ragged {
+            let mut bad = good.clone();
+            spoil(&mut bad.grid);
+            assert!(bad.validate().is_err());
+            let mut part = row_grid(2, 1.0);
+            spoil(&mut part);
+            let mut grid = LensGrid::pending(2, 2, vec![TrackedToken { id: 1, ..Default::default() }]);
+            assert!(grid.put_cells(0, 0, part).is_err());
+        }
+    }
+
+    #[test]
+    fn a_run_builds_its_report_step_by_step() {
+        let token = |id: u32| TokenInfo {
+            id,
+            piece: format!("t{id}"),
+            text: format!("t{id}"),
+            special: false,
+            template: false,
+        };
+        let mut report = LensReport::begin("m.gguf".into(), "llama".into(), 9, Question::default(), 2);
+        let steps = [
+            RunStep::Sequence(Sequence::new("t1t2".into(), vec![token(1), token(2)], None)),
+            RunStep::Tracked(vec![token(1)]),
+            // Two parts in the order a plan may send them: the second row first.
+            RunStep::Cells { first_row: 1, first_position: 0, cells: row_grid(1, 2.0) },
+            RunStep::Cells { first_row: 0, first_position: 0, cells: row_grid(1, 1.0) },
+        ];
+        for step in steps.clone() {
+            // Each step travels to the page as an event and back unchanged.
+            let event = step.clone().for_run(crate::messages::RunId(4));
+            assert_eq!(event.into_run_step(), Ok((crate::messages::RunId(4), step.clone())));
+            report.apply(step).unwrap();
+        }
+        assert_eq!(report.grid.entropy, vec![vec![1.0; 2], vec![2.0; 2]]);
+        assert_eq!((report.grid.tracked[0].piece.as_str(), &report.grid.tracked[0].rank), ("t1", &vec![vec![1; 2]; 2]));
+        assert_eq!(report.validate(), Ok(()));
+        // An answer token lengthens the sequence; a new sequence clears the cells, which no longer fit.
+        report.apply(RunStep::AnswerToken(token(3))).unwrap();
+        assert_eq!((report.sequence.len(), report.sequence.text.as_str()), (3, "t1t2t3"));
+        report.apply(RunStep::Sequence(report.sequence.clone())).unwrap();
+        assert!(!report.grid.has_row(0) && report.grid.n_positions == 3);
+        assert!(report.apply(RunStep::Cells { first_row: 0, first_position: 2, cells: row_grid(1, 1.0) }).is_err());
     }
 }

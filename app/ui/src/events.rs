@@ -7,12 +7,17 @@ use crate::layout::default_range;
 use crate::lifecycle::Lifecycle;
 use crate::state::{now_ms, Progress};
 use leptos::prelude::*;
-use loupe_protocol::Event;
+use loupe_protocol::{Event, RunStep};
 
 impl Lifecycle {
     pub(crate) fn on_event(&self, event: Event) {
         let s = self.state;
         let current = s.figure.with_untracked(|f| f.run);
+        let event = match event.into_run_step() {
+            Ok((run, step)) if run == current => return self.run_step(step),
+            Ok(_) => return, // a step of an older run
+            Err(event) => *event,
+        };
         match event {
             Event::Ready => self.on_ready(),
             Event::Progress { loaded, total, stage } => s.progress.update(|p| {
@@ -23,25 +28,6 @@ impl Lifecycle {
             Event::Unloaded => s.model.set(None),
             // A half-typed prompt that does not tokenize yet (`error` is set): keep the last tokens.
             Event::Preview { tokens, error: None } => s.preview.set(tokens),
-            Event::Sequence { run, sequence } if run == current => {
-                let n = sequence.len();
-                s.preview.set(sequence.token_info.clone());
-                s.figure.update(|f| f.set_sequence(sequence));
-                s.range.set(default_range(n, s.window.get_untracked()));
-            }
-            Event::AnswerToken { run, token } if run == current => {
-                s.figure.update(|f| f.push_answer_token(token));
-                let n = s.figure.with_untracked(FigureData::n_positions);
-                s.range.set(default_range(n, s.window.get_untracked()));
-            }
-            Event::Tracked { run, tokens } if run == current => s.figure.update(|f| f.set_tracked(tokens)),
-            Event::Rows { run, first_row, first_position, rows } if run == current => {
-                let mut failed = None;
-                s.figure.update(|f| failed = f.put_cells(first_row, first_position, rows).err());
-                if let Some(e) = failed {
-                    s.error.set(Some(format!("the worker sent rows that do not fit the figure: {e}")));
-                }
-            }
             Event::Done { run, timings } if run == current => self.run_ended(run, timings),
             Event::Cancelled { run } if run.is_none() || run == Some(current) => self.run_stopped(run, None),
             Event::Error { run, message } if run.is_none() || run == Some(current) => {
@@ -50,6 +36,25 @@ impl Lifecycle {
             Event::CacheList { entries } => s.cache.set(entries),
             Event::Notice { message } => s.notice.set(Some(message)),
             _ => {} // events of an older run
+        }
+    }
+
+    /// A step of the current run goes into its figure; a new sequence or answer token also moves
+    /// the magnified range to the sequence's tail.
+    fn run_step(&self, step: RunStep) {
+        let s = self.state;
+        if let RunStep::Sequence(sequence) = &step {
+            s.preview.set(sequence.token_info.clone());
+        }
+        let lengthens = matches!(step, RunStep::Sequence(_) | RunStep::AnswerToken(_));
+        let mut refused = None;
+        s.figure.update(|f| refused = f.apply(step).err());
+        if let Some(e) = refused {
+            s.error.set(Some(format!("the worker sent rows that do not fit the figure: {e}")));
+        }
+        if lengthens {
+            let n = s.figure.with_untracked(FigureData::n_positions);
+            s.range.set(default_range(n, s.window.get_untracked()));
         }
     }
 }

@@ -3,9 +3,7 @@
 //! types, so it reads on its own; the JSON export is this report as it stands.
 
 use crate::compare::Alignment;
-use loupe_protocol::{
-    LensGrid, LensReport, ModelInfo, Question, RunId, Sequence, TokenInfo, TrackedToken, REPORT_SCHEMA,
-};
+use loupe_protocol::{LensReport, ModelInfo, Question, RunId, RunStep, TokenInfo, TrackedToken};
 
 /// The quantity that colours the cells.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -53,15 +51,7 @@ impl FigureData {
     /// An empty figure for a new run of `question` on `model`.
     pub fn new(run: RunId, model: ModelInfo, question: Question) -> Self {
         let n_rows = question.n_rows(model.n_rows - 1);
-        let report = LensReport {
-            schema: REPORT_SCHEMA,
-            model: model.file.clone(),
-            architecture: model.architecture.clone(),
-            vocab: model.vocab,
-            question,
-            grid: LensGrid::pending(n_rows, 0, Vec::new()),
-            ..Default::default()
-        };
+        let report = LensReport::begin(model.file.clone(), model.architecture.clone(), model.vocab, question, n_rows);
         Self { run, report, model: Some(model), done: false, filled: Vec::new(), cells_filled: 0, compare: None }
     }
 
@@ -80,40 +70,29 @@ impl FigureData {
         })
     }
 
-    /// The sequence being lensed; rows of an earlier sequence no longer fit, so they are cleared.
-    pub fn set_sequence(&mut self, sequence: Sequence) {
-        let g = &self.report.grid;
-        let n_rows = g.n_rows;
-        self.report.grid = LensGrid::pending(n_rows, sequence.len(), g.tracked.clone());
-        self.filled = vec![false; n_rows * sequence.len()];
-        self.cells_filled = 0;
-        self.report.sequence = sequence;
-    }
-
-    /// One answer token, shown on the axis while the model is still answering.
-    pub fn push_answer_token(&mut self, token: TokenInfo) {
-        let text = token.text.clone();
-        self.report.sequence.push_answer(vec![token], &text);
-    }
-
-    pub fn set_tracked(&mut self, tokens: Vec<TokenInfo>) {
-        let tracked = tokens
-            .into_iter()
-            .map(|t| TrackedToken { id: t.id, piece: t.piece, text: t.text, ..Default::default() })
-            .collect();
-        let g = &self.report.grid;
-        self.report.grid = LensGrid::pending(g.n_rows, g.n_positions, tracked);
-    }
-
-    /// Cells of rows `first_row..` at positions `first_position..`, from the worker.
-    pub fn put_cells(&mut self, first_row: usize, first_position: usize, cells: LensGrid) -> Result<(), String> {
-        let (rows, len, n) = (cells.n_rows, cells.n_positions, self.report.grid.n_positions);
-        self.report.grid.put_cells(first_row, first_position, cells)?;
-        for r in first_row..first_row + rows {
-            for flag in &mut self.filled[r * n + first_position..r * n + first_position + len] {
-                if !*flag {
-                    *flag = true;
-                    self.cells_filled += 1;
+    /// One step of the run from the worker, folded into the report (`LensReport::apply`); the
+    /// figure also keeps which cells have arrived.
+    pub fn apply(&mut self, step: RunStep) -> Result<(), String> {
+        let arrived = match &step {
+            RunStep::Cells { first_row, first_position, cells } => {
+                Some((*first_row..first_row + cells.n_rows, *first_position..first_position + cells.n_positions))
+            }
+            _ => None,
+        };
+        let clears = matches!(step, RunStep::Sequence(_) | RunStep::Tracked(_));
+        self.report.apply(step)?;
+        let n = self.report.grid.n_positions;
+        if clears {
+            self.filled = vec![false; self.report.grid.n_rows * n];
+            self.cells_filled = 0;
+        }
+        if let Some((rows, positions)) = arrived {
+            for r in rows {
+                for flag in &mut self.filled[r * n + positions.start..r * n + positions.end] {
+                    if !*flag {
+                        *flag = true;
+                        self.cells_filled += 1;
+                    }
                 }
             }
         }
@@ -280,6 +259,7 @@ fn difference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loupe_protocol::{LensGrid, Sequence, REPORT_SCHEMA};
 
     /// One row of two cells: the first broken (its logits were NaN, so no top-k and rank 0), the
     /// second ordinary.

@@ -1,15 +1,16 @@
-//! The worker's jobs: load a model, preview tokens, and run a question (an optional answer, then
-//! the lens in parts, `loupe_lens::lens_plan`, the positions in view brought forward) in steps. One job runs at a time; a new one waits for the previous to
-//! finish or be cancelled.
+//! The worker's jobs: load a model, preview tokens, and run a question (the engine's recipe,
+//! `Engine::ask`, with the worker's `Runner`: steps posted, Cancel between them, the lens in parts
+//! with the positions in view brought forward and shared with the helpers). One job runs at a time;
+//! a new one waits for the previous to finish or be cancelled.
 
 use crate::blob_reader::BlobReader;
 use crate::loader;
 use crate::store::{self, LoadError};
 use crate::transport::{now_seconds, post, yield_now};
-use loupe_lens::protocol::{Event, ModelInfo, Question, RunId, Sequence, Timings};
-use loupe_lens::{Engine, LensError, LensPart};
+use loupe_lens::lens::LensPartial;
+use loupe_lens::protocol::{Event, ModelInfo, Question, RunId, RunStep};
+use loupe_lens::{Engine, LensError, LensJob, LensPart, Record, Runner, Vocabulary};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::ops::Range;
 
 thread_local! {
@@ -205,10 +206,10 @@ async fn warm_up() {
     let Some(mut engine) = ENGINE.with(|e| e.borrow_mut().take()) else { return };
     let result = async {
         let id = engine.tokenizer.bos.unwrap_or(0);
-        let rows = engine.forward(&[id], loupe_lens::Precision::Exact)?;
-        let opts = loupe_lens::LensOptions::default();
-        let job = engine.lens_job(&rows, &loupe_lens::LensPart { rows: 0..rows.len(), positions: 0..1 }, &opts)?;
-        crate::lens_pool::lens(&engine, &job, &cancelled).await.map(|_| ())
+        let rows = engine.forward(&[id], loupe_lens::Precision::Exact, Record::Blocks)?;
+        let part = LensPart { rows: 0..rows.len(), positions: 0..1 };
+        let mut helpers = WorkerRun { run: RunId(0) };
+        engine.lens_with(&rows, &part, &loupe_lens::LensOptions::default(), &mut helpers).await.map(|_| ())
     }
     .await;
     if let Err(e) = result {
@@ -258,52 +259,43 @@ async fn checkpoint() -> Result<(), LensError> {
 }
 
 async fn run_steps(engine: &mut Engine, run: RunId, q: &Question) -> Result<(), LensError> {
-    q.validate().map_err(LensError::InvalidRequest)?;
-    let mut sequence = engine.prepare(&q.prompt, &q.template)?;
-    post(&Event::Sequence { run, sequence: sequence.clone() });
-    let opts = engine.lens_options(q)?;
-    post(&Event::Tracked { run, tokens: opts.track.iter().map(|&id| engine.token_info(id, false)).collect() });
-    checkpoint().await?;
-
-    // A streamed model cannot answer (`STREAMED_GENERATION`); the page says so beside the field.
-    if q.answer_tokens > 0 && !engine.model.streamed() {
-        answer(engine, run, q, &mut sequence).await?;
-        post(&Event::Sequence { run, sequence: sequence.clone() });
-    }
-
-    let t0 = now_seconds();
-    let rows = engine.forward_for(&sequence.ids, q)?;
-    let forward = now_seconds() - t0;
-    checkpoint().await?;
-
-    let t1 = now_seconds();
-    let mut pending: VecDeque<LensPart> = loupe_lens::lens_plan(rows.len(), sequence.len()).into();
-    while let Some(part) = {
-        if let Some(focus) = take_focus(run) {
-            loupe_lens::bring_forward(&mut pending, focus, sequence.len());
-        }
-        pending.pop_front()
-    } {
-        let job = engine.lens_job(&rows, &part, &opts)?;
-        let whole = crate::lens_pool::lens(engine, &job, &cancelled).await?;
-        let cells = engine.finish_job(&job, whole);
-        post(&Event::Rows { run, first_row: part.rows.start, first_position: part.positions.start, rows: cells });
-        checkpoint().await?;
-    }
-    let lens = now_seconds() - t1;
-    post(&Event::Done { run, timings: Timings { load: 0.0, forward, lens } });
+    let timings = engine.ask(q, &mut WorkerRun { run }).await?;
+    post(&Event::Done { run, timings });
     Ok(())
 }
 
-/// Lets the model answer, one token per step, streaming each token.
-async fn answer(engine: &mut Engine, run: RunId, q: &Question, sequence: &mut Sequence) -> Result<(), LensError> {
-    let mut answer = engine.begin_answer(&sequence.ids, q.answer_tokens, &q.sampling, q.precision)?;
-    let mut ids = Vec::new();
-    while let Some(next) = engine.next_answer_token(&mut answer)? {
-        post(&Event::AnswerToken { run, token: engine.token_info(next, false) });
-        ids.push(next);
-        checkpoint().await?;
+/// The worker's run of a question (`Engine::ask`): each step posted to the page as it comes, a
+/// yield and a look at Cancel between steps, the lens in `lens_plan`'s parts with the positions in
+/// view brought forward, and each part's vocabulary shared with the helper workers.
+struct WorkerRun {
+    run: RunId,
+}
+
+impl Vocabulary for WorkerRun {
+    async fn decode(&mut self, engine: &Engine, job: &LensJob) -> Result<LensPartial, LensError> {
+        crate::lens_pool::lens(engine, job, &cancelled).await
     }
-    engine.append_answer(sequence, &ids);
-    Ok(())
+}
+
+impl Runner for WorkerRun {
+    fn now(&self) -> f64 {
+        now_seconds()
+    }
+
+    fn step(&mut self, step: RunStep) -> Result<(), LensError> {
+        post(&step.for_run(self.run));
+        Ok(())
+    }
+
+    async fn checkpoint(&mut self) -> Result<(), LensError> {
+        checkpoint().await
+    }
+
+    fn plan(&self, n_rows: usize, n_positions: usize) -> Vec<LensPart> {
+        loupe_lens::lens_plan(n_rows, n_positions)
+    }
+
+    fn focus(&mut self) -> Option<Range<usize>> {
+        take_focus(self.run)
+    }
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use loupe_lens::{Engine, LensOptions, Precision, Prompt, TemplateChoice};
+use loupe_lens::{Engine, LensOptions, Precision, Prompt, Record, TemplateChoice};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut engine) = Engine::load(data) else { return };
@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     for precision in [Precision::Exact, Precision::Fast] {
-        if let Ok(rows) = engine.forward(&sequence.ids, precision) {
+        if let Ok(rows) = engine.forward(&sequence.ids, precision, Record::Blocks) {
             let _ = engine.lens(&rows, &LensOptions::default(), &|| false);
         }
     }

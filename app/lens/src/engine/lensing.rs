@@ -1,12 +1,14 @@
-//! The lens of a sequence: the residual stream from one forward pass, then every cell decoded,
-//! whole or in parts (`lens_plan`: row groups of a short sequence, the positions in view first for
+//! The lens of a sequence (`recipe.rs` strings the steps together): the residual stream from one
+//! forward pass, then every cell decoded, whole or in parts (`lens_plan`: row groups of a short sequence, the positions in view first for
 //! a long one, so a front end can show cells as they finish), each part splittable by vocabulary
 //! for other workers (`lens::wire`).
 
+use super::recipe::{block_on, Here};
 use super::Engine;
 use crate::error::{LensError, Result};
 use crate::lens::wire::{self, SliceHeader};
 use crate::lens::{LensInput, LensOptions, LensPartial, Product, VocabSlice};
+use crate::model::Record;
 use candle_core::Tensor;
 use loupe_protocol::{LensGrid, Precision, Question};
 use std::collections::VecDeque;
@@ -104,21 +106,10 @@ impl Engine {
         })
     }
 
-    /// The residual stream of `ids`: `n_rows` tensors `[T, d]`.
-    pub fn forward(&mut self, ids: &[u32], precision: Precision) -> Result<Vec<Tensor>> {
-        self.model.residual_stream(ids, precision, false)
-    }
-
-    /// The residual stream of `ids` inside each block too: the embedding output, then for every
-    /// block the stream after its attention and after its MLP (2L + 1 tensors `[T, d]`, the last
-    /// still the model's output).
-    pub fn forward_inside_blocks(&mut self, ids: &[u32], precision: Precision) -> Result<Vec<Tensor>> {
-        self.model.residual_stream(ids, precision, true)
-    }
-
-    /// The residual stream a question asks for.
-    pub fn forward_for(&mut self, ids: &[u32], question: &Question) -> Result<Vec<Tensor>> {
-        self.model.residual_stream(ids, question.precision, question.inside_blocks)
+    /// The residual stream of `ids` from a fresh cache: the rows `record` names (`Record::of` a
+    /// question), each `[T, d]`; the last is the model's output.
+    pub fn forward(&mut self, ids: &[u32], precision: Precision, record: Record) -> Result<Vec<Tensor>> {
+        self.model.residual_stream(ids, precision, record)
     }
 
     /// The lens of a residual stream from `forward`.
@@ -135,10 +126,7 @@ impl Engine {
         opts: &LensOptions,
         cancel: &dyn Fn() -> bool,
     ) -> Result<LensGrid> {
-        let job = self.lens_job(rows, part, opts)?;
-        let slice = VocabSlice::of(&self.model);
-        let whole = LensPartial::compute(&job.input, &slice, 0..self.vocab_size(), cancel)?;
-        Ok(self.finish_job(&job, whole))
+        block_on(self.lens_with(rows, part, opts, &mut Here(cancel)))
     }
 
     /// Prepares the lens of a part so that pieces of the vocabulary can be computed apart

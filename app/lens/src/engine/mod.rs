@@ -1,12 +1,14 @@
 //! The engine a front end talks to: a loaded model with its tokenizer and chat template. It turns
-//! a question's prompt into a `Sequence` (here), the sequence into a lens (`lensing.rs`), and lets
-//! the model answer (`answer.rs`).
+//! a question's prompt into a `Sequence` (here), lets the model answer (`answer.rs`), and the
+//! sequence into a lens (`lensing.rs`); `recipe.rs` is the whole question, for every front end.
 
 mod answer;
 mod lensing;
+mod recipe;
 
 pub use answer::Answer;
 pub use lensing::{bring_forward, lens_plan, LensJob, LensPart};
+pub use recipe::{block_on, Here, Runner, Vocabulary};
 
 use crate::error::{LensError, Result};
 use crate::gguf::{GgufFile, Source};

@@ -37,12 +37,31 @@ pub struct Hyper {
     pub vocab: usize,
 }
 
-/// Where a forward pass puts the residual stream's rows (each `[T, d]`), when asked to: the
-/// embedding output and every block's output, and with `inside_blocks` also the stream after each
-/// block's attention, between the two (2L + 1 rows).
+/// What a forward pass keeps of the residual stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Record {
+    /// The embedding output and every block's output: L + 1 rows.
+    #[default]
+    Blocks,
+    /// Also the stream after each block's attention, between the two: 2L + 1 rows (1a, 1m, ...).
+    InsideBlocks,
+}
+
+impl Record {
+    /// What a question asks for.
+    pub fn of(question: &crate::Question) -> Self {
+        if question.inside_blocks {
+            Record::InsideBlocks
+        } else {
+            Record::Blocks
+        }
+    }
+}
+
+/// Where a forward pass puts the residual stream's rows (each `[T, d]`): those `record` names.
 pub struct Rows<'a> {
     pub out: &'a mut Vec<Tensor>,
-    pub inside_blocks: bool,
+    pub record: Record,
 }
 
 impl Rows<'_> {
@@ -54,7 +73,7 @@ impl Rows<'_> {
 
     /// The stream after a block's attention, kept only for the sub-layer lens.
     pub fn push_after_attention(&mut self, x: &Tensor) -> Result<()> {
-        if self.inside_blocks {
+        if self.record == Record::InsideBlocks {
             self.push(x)?;
         }
         Ok(())
@@ -247,14 +266,13 @@ impl Model {
         self.hyper.n_layers + 1
     }
 
-    /// The residual stream of a whole sequence from a fresh cache: `n_rows()` tensors `[T, d]`, or
-    /// with `inside_blocks` 2L + 1 (after each block's attention too). The cache is left holding
-    /// the sequence, so generation can continue from it.
-    pub fn residual_stream(&mut self, ids: &[u32], p: Precision, inside_blocks: bool) -> Result<Vec<Tensor>> {
+    /// The residual stream of a whole sequence from a fresh cache: the rows `record` names, each
+    /// `[T, d]`. The cache is left holding the sequence, so generation can continue from it.
+    pub fn residual_stream(&mut self, ids: &[u32], p: Precision, record: Record) -> Result<Vec<Tensor>> {
         self.check_length(ids.len())?;
         self.blocks.clear_cache();
         let mut out = Vec::with_capacity(2 * self.n_rows());
-        self.blocks.forward(ids, 0, p, &mut Some(Rows { out: &mut out, inside_blocks }))?;
+        self.blocks.forward(ids, 0, p, &mut Some(Rows { out: &mut out, record }))?;
         Ok(out)
     }
 
