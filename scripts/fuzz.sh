@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the engine with cargo-fuzz (libFuzzer, AddressSanitizer): any bytes as a GGUF model (parse,
 # load, and a short lens when it loads), any text through SmolLM2's tokenizer, any text as a chat
-# template. Seeds are committed in app/lens/fuzz/corpus; what a run discovers goes to
+# template, any text as a conversation (JSON) and as a link's query. Seeds are committed in app/lens/fuzz/corpus; what a run discovers goes to
 # target/fuzz-corpus; a crash stops the run, and its input lands in app/lens/fuzz/artifacts.
 #
 #   scripts/fuzz.sh [SECONDS per target, default 60] [TARGET...]
@@ -18,7 +18,7 @@ rustup toolchain list | grep -q "^$NIGHTLY" || rustup toolchain install "$NIGHTL
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf_load tokenizer_encode template_render)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf_load tokenizer_encode template_render conversation_input)
 cd app/lens
 for target in "${targets[@]}"; do
   case $target in

@@ -377,6 +377,29 @@ test("the page URL reproduces the view, and a run can be cancelled", async (t) =
   await runLens(linked);
 });
 
+test("a link that carries a conversation runs the whole of it, every cell the native tool's", async (t) => {
+  const messages = [
+    { role: "user", content: "Hi! Can you help me revise capital cities?" },
+    { role: "assistant", content: "Of course. Ask me about any country and I will name its capital." },
+    { role: "user", content: QUESTION },
+  ];
+  const file = artifact("conversation-link.json");
+  fs.writeFileSync(file, JSON.stringify({ messages }));
+  const expected = runNative(["--messages", file]);
+  const p = await openPage(t, chromium.context, `${server.base}?lens_workers=1&messages=${encodeURIComponent(JSON.stringify(messages))}`);
+  await p.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  // The page edits the last question; the turns before it still run, and it says so.
+  assert.match(await p.textContent("#earlier-turns"), /2 earlier turns/);
+  assert.equal(await p.inputValue("#user"), QUESTION);
+  const got = await exportJson(p);
+  assert.deepEqual(got.prompt, { messages });
+  assert.equal(got.text, expected.text);
+  assertSameLens(got, expected, { label: "conversation link" });
+  // Every turn's template tokens are marked, not only the last one's.
+  const marked = got.token_info.filter((tok) => tok.template && tok.piece === "<|im_start|>").length;
+  assert.ok(marked >= 4, `${marked} turns opened by the template`);
+});
+
 test("a run cancelled during the lens leaves nothing behind: the next run equals the native tool", async (t) => {
   const p = await freshPage(t);
   await p.click("#mode-chat");

@@ -86,7 +86,7 @@ fn main() {
         }
         let engine = &mut loaded.as_mut().unwrap().1;
         let prompt = match mode {
-            "chat" => Prompt::Chat { system: None, user: "What is the capital of Australia?".into() },
+            "chat" => Prompt::chat("What is the capital of Australia?"),
             _ => Prompt::raw("The Eiffel Tower is in the city of"),
         };
         let choice = match template {

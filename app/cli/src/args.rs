@@ -4,15 +4,17 @@
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
+use loupe_lens::protocol::conversation::{self, Message};
 use loupe_lens::template;
 use loupe_lens::{Precision, Prompt, Question, TemplateChoice};
+use std::io::Read;
 
 /// The flags as typed. Options are `None` when absent, so `Question::default()` keeps the defaults.
 #[derive(Parser)]
 #[command(
     name = "loupe",
     about = "loupe: the logit lens of a GGUF chat model",
-    override_usage = "loupe --model FILE (--chat TEXT [--system TEXT] | --raw TEXT) [options]",
+    override_usage = "loupe --model FILE (--chat TEXT [--system TEXT] | --messages FILE | --raw TEXT) [options]",
     // The last of a repeated flag counts, as it always did.
     args_override_self = true,
     disable_version_flag = true
@@ -27,6 +29,10 @@ struct Flags {
     /// An optional system message for --chat
     #[arg(long, value_name = "TEXT")]
     system: Option<String>,
+    /// A conversation as JSON, `-` for standard input: a list of {"role", "content"} (system, user,
+    /// assistant) or an object with "messages", as the OpenAI and Hugging Face chat APIs write it
+    #[arg(long, value_name = "FILE")]
+    messages: Option<String>,
     /// Plain text, no template (BOS added where the model adds one)
     #[arg(long, value_name = "TEXT")]
     raw: Option<String>,
@@ -105,16 +111,16 @@ impl Args {
         q.sampling.top_p = flags.top_p.unwrap_or(q.sampling.top_p);
         q.sampling.seed = flags.seed.unwrap_or(q.sampling.seed);
         let model = flags.model.ok_or("--model FILE is required (see --help)")?;
-        q.prompt = match (flags.chat, flags.raw) {
-            (Some(user), None) => Prompt::Chat { user, system: flags.system },
-            (None, Some(raw)) => {
-                if flags.system.is_some() {
-                    return Err("--system goes with --chat, not --raw".into());
-                }
-                Prompt::Raw { raw }
-            }
-            (Some(_), Some(_)) => return Err("give --chat or --raw, not both".into()),
-            (None, None) => return Err("give a prompt with --chat TEXT or --raw TEXT".into()),
+        if flags.system.is_some() && flags.chat.is_none() {
+            let with = if flags.messages.is_some() { "the conversation holds its own" } else { "not with --raw" };
+            return Err(format!("--system goes with --chat ({with})"));
+        }
+        q.prompt = match (flags.chat, flags.messages, flags.raw) {
+            (Some(user), None, None) => Prompt::with_system(flags.system.as_deref(), &user),
+            (None, Some(file), None) => Prompt::Chat { messages: read_conversation(&file)? },
+            (None, None, Some(raw)) => Prompt::Raw { raw },
+            (None, None, None) => return Err("give a prompt with --chat TEXT, --messages FILE or --raw TEXT".into()),
+            _ => return Err("give one prompt: --chat, --messages or --raw, not both".into()),
         };
         q.template = match flags.template {
             None => TemplateChoice::FromFile,
@@ -172,6 +178,19 @@ fn one_line(e: &clap::Error) -> String {
     }
 }
 
+/// The conversation in `file` (`-`: standard input), read as the page reads a pasted one.
+fn read_conversation(file: &str) -> Result<Vec<Message>, String> {
+    let limit = loupe_lens::protocol::conversation::MAX_CONVERSATION_BYTES as u64;
+    let mut text = String::new();
+    let read = if file == "-" {
+        std::io::stdin().take(limit + 1).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit + 1).read_to_string(&mut text))
+    };
+    read.map_err(|e| format!("--messages {file}: cannot read it: {e}"))?;
+    conversation::parse(&text).map_err(|why| format!("--messages {file}: {why}"))
+}
+
 fn precision(v: &str) -> Result<Precision, String> {
     Precision::parse(v).ok_or_else(|| format!("--precision is fast or exact, not `{v}`"))
 }
@@ -217,7 +236,7 @@ mod tests {
         assert_eq!(a.question.track, [" Canberra", " Sydney"]);
         assert_eq!(a.question.top_k, 7);
         assert_eq!(a.question.precision, Precision::Exact);
-        assert!(matches!(a.question.prompt, Prompt::Chat { ref user, system: None } if user == "hi"));
+        assert_eq!(a.question.prompt, Prompt::chat("hi"));
         // The last of a repeated flag counts.
         let a = parse(&["--model", "a", "--model", "b", "--raw", "x"]).unwrap().unwrap();
         assert_eq!(a.model, "b");

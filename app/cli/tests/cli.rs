@@ -200,3 +200,109 @@ fn a_template_that_never_ends_stops_at_the_deadline() {
         assert!(started.elapsed().as_secs() < 60, "{name} took {:?}", started.elapsed());
     }
 }
+
+/// `loupe --messages` against the conversation references (transformers' `apply_chat_template` on
+/// message lists, scripts/make-conversation-references.py) for the three real models, at both
+/// precisions: the same text and tokens, every cell within 0.01 nats (exact) or a median within
+/// 0.05 (fast), and the top-1 where the reference's top-2 are apart (by 0.001, exact; 0.02, fast).
+#[test]
+fn conversations_match_the_references_at_both_precisions() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../lens/tests/fixtures/reference");
+    let gemma_template = fixtures.join("gemma-chat-template.jinja");
+    for (model, short) in [
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2-135m"),
+        ("qwen2.5-coder-0.5b-instruct.gguf", "qwen2.5-coder-0.5b"),
+        ("gemma-3-270m-q4_k_m.gguf", "gemma3-270m"),
+    ] {
+        for name in ["two-turns", "three-turns", "six-turns"] {
+            let reference: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(fixtures.join(format!("{short}__conversation-{name}.json"))).unwrap(),
+            )
+            .unwrap();
+            // The conversation as a user keeps it: the chat APIs' form.
+            let conversation = tmp(&format!("{short}-{name}.json"));
+            let messages = serde_json::json!({ "messages": reference["prompt"]["messages"] });
+            std::fs::write(&conversation, messages.to_string()).unwrap();
+            for (precision, gap) in [("exact", 0.001), ("fast", 0.02)] {
+                let json = tmp(&format!("{short}-{name}-{precision}.out.json"));
+                let model_path = models().join(model);
+                let mut args =
+                    vec!["--model", model_path.to_str().unwrap(), "--messages", conversation.to_str().unwrap()];
+                args.extend(["--precision", precision, "--json", json.to_str().unwrap()]);
+                if short.starts_with("gemma") {
+                    args.extend(["--template", gemma_template.to_str().unwrap()]);
+                }
+                let out = loupe(&args);
+                assert!(out.status.success(), "{short} {name}: {}", String::from_utf8_lossy(&out.stderr));
+                let got: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+                let what = format!("{short} {name} {precision}");
+                assert_eq!(got["text"], reference["text"], "{what}: rendered text");
+                assert_eq!(got["ids"], reference["ids"], "{what}: token ids");
+                let (mut errors, mut agree, mut compared) = (Vec::new(), 0, 0);
+                let cells = |v: &serde_json::Value, key: &str| v[key].as_array().unwrap().clone();
+                for (r, (row, want)) in cells(&got, "entropy").iter().zip(cells(&reference, "entropy")).enumerate() {
+                    for (p, (h, want)) in row.as_array().unwrap().iter().zip(want.as_array().unwrap()).enumerate() {
+                        errors.push((h.as_f64().unwrap() - want.as_f64().unwrap()).abs());
+                        let probs = &reference["top_probs"][r][p];
+                        if probs[0].as_f64().unwrap() - probs[1].as_f64().unwrap() > gap {
+                            compared += 1;
+                            agree += usize::from(got["top_ids"][r][p][0] == reference["top_ids"][r][p][0]);
+                        }
+                    }
+                }
+                errors.sort_by(f64::total_cmp);
+                let (worst, median) = (errors[errors.len() - 1], errors[errors.len() / 2]);
+                println!("{what}: max entropy error {worst:.5}, median {median:.5}, top-1 {agree}/{compared}");
+                if precision == "exact" {
+                    assert!(worst <= 0.01, "{what}: entropy off by {worst} nats");
+                    assert_eq!(agree, compared, "{what}: top-1");
+                } else {
+                    assert!(median <= 0.05, "{what}: median entropy error {median}");
+                    assert!(agree as f64 >= 0.97 * compared as f64, "{what}: top-1 {agree}/{compared}");
+                }
+            }
+        }
+    }
+}
+
+/// A conversation file that does not fit, a missing one, or a template that refuses the roles'
+/// order: one line saying which and why. Standard input works as a file.
+#[test]
+fn conversation_files_that_do_not_fit_get_one_line() {
+    let model = smollm2();
+    let file = tmp("conversation.json");
+    let path = file.to_str().unwrap();
+    let run = |args: &[&str]| loupe(&[&["--model", model.as_str()], args].concat());
+    std::fs::write(&file, r#"[{"role": "user", "content": "a"}, {"role": "tool", "content": "b"}]"#).unwrap();
+    assert_one_line_error(&run(&["--messages", path]), "message 2 has the role \"tool\"");
+    std::fs::write(&file, "role: user").unwrap();
+    assert_one_line_error(&run(&["--messages", path]), "not JSON");
+    assert_one_line_error(&run(&["--messages", "/no/such/chat.json"]), "cannot read");
+    assert_one_line_error(&run(&["--messages", path, "--chat", "b"]), "not both");
+    // Two user turns in a row, under a template that demands alternation (as Mistral's does).
+    std::fs::write(&file, r#"[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]"#).unwrap();
+    let strict = tmp("alternating.jinja");
+    std::fs::write(
+        &strict,
+        "{% for m in messages %}{% if (m.role == 'user') != (loop.index0 % 2 == 0) %}\
+         {{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}\
+         {% endif %}[{{ m.role }}] {{ m.content }}\n{% endfor %}",
+    )
+    .unwrap();
+    assert_one_line_error(&run(&["--messages", path, "--template", strict.to_str().unwrap()]), "must alternate");
+    // The same conversation from standard input, under the model's own template.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["--model", &model, "--messages", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(std::fs::read(&file).unwrap().as_slice()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Both user turns and the generation prompt open with the template's own token.
+    assert!(stdout.matches("<|im_start|>").count() >= 3, "{stdout}");
+}

@@ -71,7 +71,7 @@ fn ids_match_the_real_llama3_tokenizer() {
 fn llama3_chat_template_tokens_are_single_special_tokens() {
     let l = llama3(8192);
     let mut engine = Engine::load(&l.gguf).unwrap();
-    let prompt = Prompt::Chat { system: Some("Be brief.".into()), user: "What is the capital of Australia?".into() };
+    let prompt = Prompt::with_system(Some("Be brief."), "What is the capital of Australia?");
     let p = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap();
     assert_eq!(
         p.text,
@@ -113,7 +113,7 @@ fn prompt_longer_than_the_context_is_refused() {
     }
     let e = engine.prepare(&Prompt::Raw { raw: String::new() }, &TemplateChoice::FromFile).unwrap_err();
     assert!(matches!(e, LensError::EmptyPrompt));
-    let e = engine.prepare(&Prompt::Chat { system: None, user: "  ".into() }, &TemplateChoice::FromFile).unwrap_err();
+    let e = engine.prepare(&Prompt::chat("  "), &TemplateChoice::FromFile).unwrap_err();
     assert!(matches!(e, LensError::EmptyPrompt));
 }
 

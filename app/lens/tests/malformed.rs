@@ -301,13 +301,9 @@ fn bad_templates_give_template_errors() {
 
     // Through the engine: a custom template error reaches the caller.
     let engine = Engine::load(&TinyGguf::byte_level(64).bytes()).unwrap();
-    let e = engine
-        .prepare(&Prompt::Chat { system: None, user: "hi".into() }, &TemplateChoice::Custom("{% for %}".into()))
-        .unwrap_err();
+    let e = engine.prepare(&Prompt::chat("hi"), &TemplateChoice::Custom("{% for %}".into())).unwrap_err();
     assert!(matches!(e, LensError::Template(_)));
-    let e = engine
-        .prepare(&Prompt::Chat { system: None, user: "hi".into() }, &TemplateChoice::Builtin("nope".into()))
-        .unwrap_err();
+    let e = engine.prepare(&Prompt::chat("hi"), &TemplateChoice::Builtin("nope".into())).unwrap_err();
     assert!(e.to_string().contains("chatml"), "{e}");
 }
 

@@ -29,17 +29,15 @@ impl Reference {
 
     fn prompt(&self) -> (Prompt, TemplateChoice) {
         let p = &self.json["prompt"];
-        if let Some(raw) = p["raw"].as_str() {
-            return (Prompt::Raw { raw: raw.into() }, TemplateChoice::FromFile);
-        }
-        let user = p["chat"].as_str().unwrap().to_string();
-        // The Gemma reference used the standard Gemma turn template (the base model has none).
+        // A chat, a conversation or raw text, as a report writes them; the Gemma references used the
+        // standard Gemma turn template (the base model has none).
+        let prompt: Prompt = serde_json::from_value(p.clone()).unwrap();
         let template = if p["template"].as_str().is_some_and(|t| t.starts_with("gemma")) {
             TemplateChoice::Custom(std::fs::read_to_string(fixture("reference/gemma-chat-template.jinja")).unwrap())
         } else {
             TemplateChoice::FromFile
         };
-        (Prompt::Chat { system: None, user }, template)
+        (prompt, template)
     }
 
     fn f32s(&self, key: &str) -> Vec<Vec<f32>> {
@@ -111,6 +109,10 @@ fn assert_fast_agreeing(what: &str, r: &Reference, g: &LensGrid, min_share: f64)
     assert!(median <= 0.05, "{what}: fast median entropy error {median}");
     assert!(share >= min_share, "{what}: fast top-1 agreement {share}");
 }
+
+/// The conversations of `scripts/make-conversation-references.py`: 2, 3 and 6 messages, with and
+/// without a system message.
+const CONVERSATIONS: [&str; 3] = ["two-turns", "three-turns", "six-turns"];
 
 fn check_model(model: &str, references: &[&str]) {
     let mut engine = Engine::load(&model_bytes(model)).unwrap();
@@ -226,16 +228,28 @@ fn inside_blocks_matches_pytorch_hooks() {
 #[test]
 fn smollm2_matches_pytorch() {
     check_model(SMOLLM2, &["smollm2-135m__capital-australia", "smollm2-135m__eiffel-raw"]);
+    check_model(
+        SMOLLM2,
+        &CONVERSATIONS.map(|c| format!("smollm2-135m__conversation-{c}")).each_ref().map(String::as_str),
+    );
 }
 
 #[test]
 fn qwen25_matches_pytorch() {
     check_model(QWEN25, &["qwen2.5-coder-0.5b__capital-australia"]);
+    check_model(
+        QWEN25,
+        &CONVERSATIONS.map(|c| format!("qwen2.5-coder-0.5b__conversation-{c}")).each_ref().map(String::as_str),
+    );
 }
 
 #[test]
 fn gemma3_matches_pytorch() {
     check_model(GEMMA3, &["gemma3-270m__capital-australia", "gemma3-270m__eiffel-raw"]);
+    check_model(
+        GEMMA3,
+        &CONVERSATIONS.map(|c| format!("gemma3-270m__conversation-{c}")).each_ref().map(String::as_str),
+    );
 }
 
 /// The last lens row is the model's output: its distribution equals the logits generation samples
@@ -244,7 +258,7 @@ fn gemma3_matches_pytorch() {
 fn last_row_is_what_generation_uses() {
     for (model, precision) in [(SMOLLM2, Precision::Fast), (GEMMA3, Precision::Exact)] {
         let mut engine = Engine::load(&model_bytes(model)).unwrap();
-        let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+        let prompt = Prompt::chat("What is the capital of Australia?");
         let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
         let rows = engine.forward(&ids, precision, Record::Blocks).unwrap();
         let grid =
@@ -275,7 +289,7 @@ fn last_row_is_what_generation_uses() {
 #[test]
 fn generation_answers_and_extends_the_lens() {
     let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
-    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let prompt = Prompt::chat("What is the capital of Australia?");
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let mut streamed = Vec::new();
     let answer = engine
@@ -321,7 +335,7 @@ fn generation_answers_and_extends_the_lens() {
 #[test]
 fn tracked_tokens_have_consistent_probability_and_rank() {
     let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
-    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let prompt = Prompt::chat("What is the capital of Australia?");
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into(), "The".into()]).unwrap();
     assert_eq!(engine.tokenizer.piece(track[0]), "ĠCanberra");
@@ -360,7 +374,7 @@ fn vocabulary_parts_merge_into_the_whole_lens() {
     use loupe_lens::lens::wire::OwnedVocabSlice;
     use loupe_lens::lens::{LensInput, LensPartial};
     let mut engine = Engine::load(&model_bytes(SMOLLM2)).unwrap();
-    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let prompt = Prompt::chat("What is the capital of Australia?");
     let ids = engine.prepare(&prompt, &TemplateChoice::FromFile).unwrap().ids;
     let track = engine.resolve_tracked(&[" Canberra".into(), " Sydney".into()]).unwrap();
     let opts = LensOptions { top_k: 5, track, ..Default::default() };

@@ -6,12 +6,14 @@
 //! - [`Request`] / [`Event`] (`messages.rs`): page ↔ worker messages.
 //! - `token_label`: how token strings are shown.
 
+pub mod conversation;
 pub mod messages;
 pub mod query;
 pub mod question;
 pub mod report;
 pub mod token_label;
 
+pub use conversation::{Message, Role};
 pub use messages::{
     too_large_message, CachedModel, Event, ModelInfo, Request, RunId, MAX_MODEL_BYTES, RESIDENT_MAX_BYTES,
     STREAMED_GENERATION,

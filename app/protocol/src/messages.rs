@@ -212,3 +212,23 @@ impl Event {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_step_travels_as_an_event_and_back() {
+        let token = TokenInfo { id: 1, piece: "a".into(), text: "a".into(), special: false, template: false };
+        let cells = LensGrid { n_rows: 1, n_positions: 1, ..Default::default() };
+        for step in [
+            RunStep::Sequence(Sequence::new("a".into(), vec![token.clone()], None)),
+            RunStep::Tracked(vec![token.clone()]),
+            RunStep::AnswerToken(token),
+            RunStep::Cells { first_row: 2, first_position: 3, cells },
+        ] {
+            assert_eq!(step.clone().for_run(RunId(4)).into_run_step(), Ok((RunId(4), step)));
+        }
+        assert_eq!(Event::Ready.into_run_step(), Err(Box::new(Event::Ready)));
+    }
+}

@@ -1,22 +1,25 @@
 //! A `Question` as URL query pairs, so a link reproduces a run:
-//! `chat=...&system=...` or `raw=...`, plus `template`, `template_jinja`, `precision`, `top_k`,
+//! `chat=...&system=...` (one user message), `messages=[...]` (any other conversation, its JSON; a
+//! compressed form is to come) or `raw=...`, plus `template`, `template_jinja`, `precision`, `top_k`,
 //! `track`, `answer`, `inside_blocks`, `temperature`, `top_p`, `seed`. Defaults are left out. Reading clamps numbers
 //! into range and reports what it could not read, so a garbled link still opens a sensible view.
 
+use crate::conversation;
 use crate::question::{Precision, Prompt, Question, TemplateChoice, MAX_ANSWER_TOKENS, MAX_TOP_K, MAX_TRACKED};
 
 /// The query pairs of a question (values unencoded; the caller URL-encodes them).
 pub fn to_query(q: &Question) -> Vec<(&'static str, String)> {
     let d = Question::default();
     let mut out = Vec::new();
-    match &q.prompt {
-        Prompt::Chat { user, system } => {
-            out.push(("chat", user.clone()));
-            if let Some(s) = system.as_ref().filter(|s| !s.is_empty()) {
-                out.push(("system", s.clone()));
+    match (&q.prompt, q.prompt.as_single_message()) {
+        (Prompt::Chat { .. }, Some((system, user))) => {
+            out.push(("chat", user.to_string()));
+            if let Some(s) = system {
+                out.push(("system", s.to_string()));
             }
         }
-        Prompt::Raw { raw } => out.push(("raw", raw.clone())),
+        (Prompt::Chat { messages }, None) => out.push(("messages", conversation::to_compact_json(messages))),
+        (Prompt::Raw { raw }, _) => out.push(("raw", raw.clone())),
     }
     match &q.template {
         TemplateChoice::FromFile => {}
@@ -51,10 +54,14 @@ pub fn to_query(q: &Question) -> Vec<(&'static str, String)> {
 pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Option<Question>, Vec<String>) {
     let mut q = Question::default();
     let mut notes = Vec::new();
-    let (mut chat, mut system, mut raw) = (None, None, None);
+    let (mut chat, mut system, mut raw, mut messages) = (None, None, None, None);
     for (key, value) in pairs {
         match key {
             "chat" => chat = Some(value.to_string()),
+            "messages" => match conversation::parse(value) {
+                Ok(m) => messages = Some(m),
+                Err(why) => notes.push(format!("the conversation could not be read: {why}")),
+            },
             "system" => system = Some(value.to_string()).filter(|s| !s.is_empty()),
             "raw" => raw = Some(value.to_string()),
             "template" => q.template = TemplateChoice::Builtin(value.to_string()),
@@ -79,10 +86,11 @@ pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (O
             _ => {}
         }
     }
-    q.prompt = match (chat, raw) {
-        (Some(user), _) => Prompt::Chat { user, system },
-        (None, Some(raw)) => Prompt::Raw { raw },
-        (None, None) => return (None, notes),
+    q.prompt = match (messages, chat, raw) {
+        (Some(messages), _, _) => Prompt::Chat { messages },
+        (None, Some(user), _) => Prompt::with_system(system.as_deref(), &user),
+        (None, None, Some(raw)) => Prompt::Raw { raw },
+        (None, None, None) => return (None, notes),
     };
     (Some(q), notes)
 }
@@ -121,6 +129,7 @@ fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conversation::{Message, Role};
     use crate::question::Sampling;
 
     fn round_trip(q: &Question) -> Question {
@@ -133,7 +142,7 @@ mod tests {
     #[test]
     fn questions_survive_the_url() {
         let q = Question {
-            prompt: Prompt::Chat { user: "What is the capital of Australia?".into(), system: Some("Be brief.".into()) },
+            prompt: Prompt::with_system(Some("Be brief."), "What is the capital of Australia?"),
             template: TemplateChoice::Builtin("chatml".into()),
             precision: Precision::Fast,
             top_k: 7,
@@ -146,6 +155,20 @@ mod tests {
         let raw = Question { prompt: Prompt::raw("The Eiffel Tower is in"), ..Default::default() };
         assert_eq!(round_trip(&raw), raw);
         assert_eq!(to_query(&raw), vec![("raw", "The Eiffel Tower is in".to_string())]);
+        let talk = Question {
+            prompt: Prompt::Chat {
+                messages: vec![
+                    Message::new(Role::User, "Hi"),
+                    Message::new(Role::Assistant, "Hello."),
+                    Message::new(Role::User, "Capital of Chad?"),
+                ],
+            },
+            ..Default::default()
+        };
+        assert_eq!(round_trip(&talk), talk);
+        // A conversation that cannot be read is said so, and the link opens without it.
+        let (q, notes) = from_query([("messages", "[{\"role\": \"tool\"}]"), ("top_k", "7")]);
+        assert!(q.is_none() && notes[0].contains("role"), "{notes:?}");
     }
 
     #[test]

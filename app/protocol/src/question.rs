@@ -2,38 +2,112 @@
 //! for every front end: the page's URL and controls, the worker, the `loupe` command line and the
 //! engine all read and write `Question`; a report records the question it answers.
 
+use crate::conversation::{Message, Role, MAX_MESSAGES};
 use serde::{Deserialize, Serialize};
 
-/// What to feed the model. Serializes as the reference files write it: `{"chat": "...", "system": "..."}`
-/// or `{"raw": "..."}`.
+/// What to feed the model: a conversation, rendered with a chat template and the generation prompt
+/// added, or plain text (BOS added where the model adds one). A single message is a conversation
+/// of one. In JSON a user message with an optional system message is written as the reference
+/// files write it, `{"chat": "...", "system": "..."}`, any other conversation as
+/// `{"messages": [{"role": ..., "content": ...}, ...]}`, plain text as `{"raw": "..."}`; all three read back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(from = "PromptJson", into = "PromptJson")]
 pub enum Prompt {
-    /// A user message (with an optional system message), rendered with a chat template and with
-    /// the generation prompt added.
+    Chat { messages: Vec<Message> },
+    Raw { raw: String },
+}
+
+/// `Prompt`'s JSON forms.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum PromptJson {
     Chat {
-        #[serde(rename = "chat")]
-        user: String,
+        chat: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         system: Option<String>,
     },
-    /// Plain text, BOS added where the model adds one.
-    Raw { raw: String },
+    Messages {
+        messages: Vec<Message>,
+    },
+    Raw {
+        raw: String,
+    },
+}
+
+impl From<PromptJson> for Prompt {
+    fn from(json: PromptJson) -> Self {
+        match json {
+            PromptJson::Chat { chat, system } => Prompt::with_system(system.as_deref(), &chat),
+            PromptJson::Messages { messages } => Prompt::Chat { messages },
+            PromptJson::Raw { raw } => Prompt::Raw { raw },
+        }
+    }
+}
+
+impl From<Prompt> for PromptJson {
+    fn from(prompt: Prompt) -> Self {
+        match prompt {
+            Prompt::Raw { raw } => PromptJson::Raw { raw },
+            Prompt::Chat { messages } => match prompt_as_chat(&messages) {
+                Some((system, user)) => PromptJson::Chat { chat: user.into(), system: system.map(Into::into) },
+                None => PromptJson::Messages { messages },
+            },
+        }
+    }
+}
+
+/// A user message with an optional system message before it, as (system, user). A blank system
+/// message is kept as a turn of its own (the single-message form would drop it).
+fn prompt_as_chat(messages: &[Message]) -> Option<(Option<&str>, &str)> {
+    match messages {
+        [Message { role: Role::User, content }] => Some((None, content)),
+        [Message { role: Role::System, content: system }, Message { role: Role::User, content }]
+            if !system.trim().is_empty() =>
+        {
+            Some((Some(system), content))
+        }
+        _ => None,
+    }
 }
 
 impl Default for Prompt {
     fn default() -> Self {
-        Prompt::Chat { user: String::new(), system: None }
+        Prompt::chat("")
     }
 }
 
 impl Prompt {
+    /// One user message.
     pub fn chat(user: &str) -> Self {
-        Prompt::Chat { user: user.into(), system: None }
+        Prompt::with_system(None, user)
+    }
+
+    /// A user message after a system message, where one is given and not blank.
+    pub fn with_system(system: Option<&str>, user: &str) -> Self {
+        let system = system.filter(|s| !s.trim().is_empty()).map(|s| Message::new(Role::System, s));
+        Prompt::Chat { messages: system.into_iter().chain([Message::new(Role::User, user)]).collect() }
     }
 
     pub fn raw(text: &str) -> Self {
         Prompt::Raw { raw: text.into() }
+    }
+
+    /// The turns of a chat prompt; none for plain text.
+    pub fn messages(&self) -> &[Message] {
+        match self {
+            Prompt::Chat { messages } => messages,
+            Prompt::Raw { .. } => &[],
+        }
+    }
+
+    /// A chat prompt that is one user message with an optional system message, as (system, user).
+    pub fn as_single_message(&self) -> Option<(Option<&str>, &str)> {
+        prompt_as_chat(self.messages())
+    }
+
+    /// The last user message's text: what a chat asks now (the teacher's raw-text control runs it).
+    pub fn last_user_text(&self) -> Option<&str> {
+        self.messages().iter().rev().find(|m| m.role == Role::User).map(|m| m.content.as_str())
     }
 }
 
@@ -167,6 +241,14 @@ impl Question {
 
     /// Checks the numbers a user can type; the message names the offending field.
     pub fn validate(&self) -> Result<(), String> {
+        if let Prompt::Chat { messages } = &self.prompt {
+            if messages.is_empty() {
+                return Err("a chat prompt has at least one message".into());
+            }
+            if messages.len() > MAX_MESSAGES {
+                return Err(format!("a conversation has at most {MAX_MESSAGES} messages, not {}", messages.len()));
+            }
+        }
         if self.top_k == 0 || self.top_k > MAX_TOP_K {
             return Err(format!("top-k is between 1 and {MAX_TOP_K}, not {}", self.top_k));
         }
@@ -216,5 +298,32 @@ mod tests {
         assert_eq!(labels, ["emb 0", "1a", "1m", "2a", "2m"]);
         assert_eq!(Question::default().row_label(3), "3");
         assert_eq!(Question::default().n_rows(30), 31);
+    }
+
+    #[test]
+    fn prompts_are_written_as_the_references_write_them_and_read_back() {
+        let json = |p: &Prompt| serde_json::to_string(p).unwrap();
+        let read = |s: &str| serde_json::from_str::<Prompt>(s).unwrap();
+        let one = Prompt::with_system(Some("Be brief."), "Hi");
+        assert_eq!(json(&one), r#"{"chat":"Hi","system":"Be brief."}"#);
+        assert_eq!(json(&Prompt::chat("Hi")), r#"{"chat":"Hi"}"#);
+        assert_eq!(read(r#"{"chat":"Hi","system":"Be brief."}"#), one);
+        // A blank system message is no message.
+        assert_eq!(read(r#"{"chat":"Hi","system":" "}"#), Prompt::chat("Hi"));
+        let talk = Prompt::Chat {
+            messages: vec![
+                Message::new(Role::User, "Hi"),
+                Message::new(Role::Assistant, "Hello."),
+                Message::new(Role::User, "Capital of Chad?"),
+            ],
+        };
+        assert_eq!(
+            json(&talk),
+            r#"{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello."},{"role":"user","content":"Capital of Chad?"}]}"#
+        );
+        assert_eq!(read(&json(&talk)), talk);
+        assert_eq!(talk.last_user_text(), Some("Capital of Chad?"));
+        assert_eq!(read(r#"{"raw":"x"}"#), Prompt::raw("x"));
+        assert!(Question { prompt: Prompt::Chat { messages: Vec::new() }, ..Default::default() }.validate().is_err());
     }
 }

@@ -9,8 +9,12 @@ use loupe_protocol::Prompt;
 
 /// A prompt in a few words, for the caption.
 fn summary(f: &FigureData) -> String {
-    let (kind, text) = match &f.report.question.prompt {
-        Prompt::Chat { user, .. } => ("chat", user.as_str()),
+    let prompt = &f.report.question.prompt;
+    let (kind, text) = match prompt {
+        Prompt::Chat { .. } if prompt.as_single_message().is_none() => {
+            ("conversation", prompt.last_user_text().unwrap_or(""))
+        }
+        Prompt::Chat { .. } => ("chat", prompt.last_user_text().unwrap_or("")),
         Prompt::Raw { raw } => ("raw text", raw.as_str()),
     };
     let short: String = text.chars().take(60).collect();

@@ -501,7 +501,9 @@ impl Lifecycle {
         if s.loading.get_untracked() || s.running.get_untracked() || s.model.with_untracked(Option::is_none) {
             return;
         }
-        let Prompt::Chat { user, .. } = s.figure.with_untracked(|f| f.report.question.prompt.clone()) else {
+        // A conversation's control is its last question as raw text.
+        let Some(user) = s.figure.with_untracked(|f| f.report.question.prompt.last_user_text().map(str::to_string))
+        else {
             s.error.set(Some("the current run has no chat template to remove".into()));
             return;
         };
@@ -693,6 +695,7 @@ impl Lifecycle {
         form.chat_mode.set(true);
         form.user.set(tour::QUESTION.into());
         form.system.set(String::new());
+        form.earlier.set(Vec::new());
         form.track.set(String::new());
         form.answer.set(tour::ANSWER_TOKENS);
         self.state.tour.steps.set(Vec::new());

@@ -54,7 +54,13 @@ pub fn PromptPanel() -> impl IntoView {
                 fallback=move || view! {
                     <textarea id="raw" rows="2" aria-label="raw text" prop:value=move || form.raw.get() on:input=move |ev| form.raw.set(event_target_value(&ev)) on:keydown=on_key></textarea>
                 }>
-                <input id="system" type="text" aria-label="system message" placeholder="System message (optional)" prop:value=move || form.system.get() on:input=move |ev| form.system.set(event_target_value(&ev))/>
+                <Show when=move || form.earlier.with(Vec::is_empty)
+                    fallback=move || view! {
+                        <p class="hint" id="earlier-turns">{move || format!("This question follows the {} earlier turns of the linked conversation.", form.earlier.with(Vec::len))}
+                            " " <button on:click=move |_| form.earlier.set(Vec::new())>"Ask it alone"</button></p>
+                    }>
+                    <input id="system" type="text" aria-label="system message" placeholder="System message (optional)" prop:value=move || form.system.get() on:input=move |ev| form.system.set(event_target_value(&ev))/>
+                </Show>
                 <textarea id="user" rows="2" aria-label="user message" prop:value=move || form.user.get() on:input=move |ev| form.user.set(event_target_value(&ev)) on:keydown=on_key></textarea>
             </Show>
             <div class="row options">

@@ -2,7 +2,7 @@
 //! The text fields keep what the user types, even between modes and half-typed lists.
 
 use leptos::prelude::*;
-use loupe_protocol::{Precision, Prompt, Question, Sampling, TemplateChoice};
+use loupe_protocol::{Message, Precision, Prompt, Question, Role, Sampling, TemplateChoice};
 
 const DEFAULT_CHAT: &str = "What is the capital of Australia?";
 const DEFAULT_RAW: &str = "The Eiffel Tower is in the city of";
@@ -12,6 +12,9 @@ pub struct QuestionForm {
     pub chat_mode: RwSignal<bool>,
     pub user: RwSignal<String>,
     pub system: RwSignal<String>,
+    /// A link's conversation before its last user message (the page edits only that message and
+    /// the system message for now; the whole conversation still runs).
+    pub earlier: RwSignal<Vec<Message>>,
     pub raw: RwSignal<String>,
     /// Comma-separated, as typed.
     pub track: RwSignal<String>,
@@ -28,17 +31,23 @@ pub struct QuestionForm {
 impl QuestionForm {
     pub fn new(from_link: Option<&Question>) -> Self {
         let q = from_link.cloned().unwrap_or_default();
-        let (chat_mode, user, system, raw) = match &q.prompt {
-            Prompt::Chat { user, system } => {
-                (true, user.clone(), system.clone().unwrap_or_default(), DEFAULT_RAW.to_string())
+        let (chat_mode, user, system, earlier, raw) = match (&q.prompt, q.prompt.as_single_message()) {
+            (Prompt::Chat { .. }, Some((system, user))) => {
+                (true, user.to_string(), system.unwrap_or_default().to_string(), Vec::new(), DEFAULT_RAW.to_string())
             }
-            Prompt::Raw { raw } => (false, DEFAULT_CHAT.to_string(), String::new(), raw.clone()),
+            (Prompt::Chat { messages }, None) => {
+                let last = messages.iter().rposition(|m| m.role == Role::User).unwrap_or(messages.len());
+                let user = messages.get(last).map(|m| m.content.clone()).unwrap_or_default();
+                (true, user, String::new(), messages[..last].to_vec(), DEFAULT_RAW.to_string())
+            }
+            (Prompt::Raw { raw }, _) => (false, DEFAULT_CHAT.to_string(), String::new(), Vec::new(), raw.clone()),
         };
         let user = if from_link.is_none() { DEFAULT_CHAT.to_string() } else { user };
         Self {
             chat_mode: RwSignal::new(chat_mode),
             user: RwSignal::new(user),
             system: RwSignal::new(system),
+            earlier: RwSignal::new(earlier),
             raw: RwSignal::new(raw),
             track: RwSignal::new(q.track_list()),
             top_k: RwSignal::new(q.top_k),
@@ -52,8 +61,13 @@ impl QuestionForm {
 
     pub fn prompt(&self) -> Prompt {
         if self.chat_mode.get_untracked() {
-            let system = self.system.get_untracked();
-            Prompt::Chat { user: self.user.get_untracked(), system: (!system.trim().is_empty()).then_some(system) }
+            let earlier = self.earlier.get_untracked();
+            if earlier.is_empty() {
+                return Prompt::with_system(Some(&self.system.get_untracked()), &self.user.get_untracked());
+            }
+            let mut messages = earlier;
+            messages.push(Message::new(Role::User, &self.user.get_untracked()));
+            Prompt::Chat { messages }
         } else {
             Prompt::Raw { raw: self.raw.get_untracked() }
         }
@@ -77,6 +91,7 @@ impl QuestionForm {
         self.chat_mode.track();
         self.user.track();
         self.system.track();
+        self.earlier.track();
         self.raw.track();
     }
 }

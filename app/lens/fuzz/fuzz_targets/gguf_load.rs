@@ -7,7 +7,7 @@ use loupe_lens::{Engine, LensOptions, Precision, Prompt, Record, TemplateChoice}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut engine) = Engine::load(data) else { return };
-    let prompt = Prompt::Chat { system: None, user: "What is the capital of Australia?".into() };
+    let prompt = Prompt::chat("What is the capital of Australia?");
     let Ok(sequence) = engine.prepare(&prompt, &TemplateChoice::FromFile) else { return };
     if sequence.ids.len() > 64 {
         return;

@@ -78,7 +78,7 @@ impl Engine {
         // The file's template is rendered once now, so one that exhausts memory (a browser worker
         // then dies) does so while loading, where the page puts the previous model back, not at
         // the page's first token preview. A template that merely fails is reported when used.
-        let _ = engine.prepare(&Prompt::Chat { system: None, user: "Hello".into() }, &TemplateChoice::FromFile);
+        let _ = engine.prepare(&Prompt::chat("Hello"), &TemplateChoice::FromFile);
         Ok(engine)
     }
 
@@ -131,15 +131,15 @@ impl Engine {
     pub fn prepare(&self, prompt: &Prompt, choice: &TemplateChoice) -> Result<Sequence> {
         let tk = &self.tokenizer;
         let (text, content_spans, template_name, bos) = match prompt {
-            Prompt::Chat { system, user } => {
-                if user.trim().is_empty() {
+            Prompt::Chat { messages: turns } => {
+                if turns.iter().all(|m| m.content.trim().is_empty()) {
                     return Err(LensError::EmptyPrompt);
                 }
-                let mut messages = Vec::new();
-                if let Some(s) = system.as_ref().filter(|s| !s.trim().is_empty()) {
-                    messages.push(ChatMessage::new("system", s));
+                if let Some((n, m)) = turns.iter().enumerate().find(|(_, m)| m.content.trim().is_empty()) {
+                    return Err(LensError::InvalidRequest(format!("message {} ({}) is empty", n + 1, m.role.name())));
                 }
-                messages.push(ChatMessage::new("user", user));
+                let messages: Vec<ChatMessage> =
+                    turns.iter().map(|m| ChatMessage::new(m.role.name(), &m.content)).collect();
                 let (name, source) = self.template_source(choice)?;
                 let piece = |id: Option<u32>| id.map(|i| tk.piece(i).to_string()).unwrap_or_default();
                 let r = template::render(&source, &messages, &piece(tk.bos), &piece(tk.eos), true)?;
