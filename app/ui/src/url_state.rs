@@ -25,7 +25,8 @@ pub struct Link {
     /// Fast precision's lens product (`fast_lens=int8` or `f32`); absent = whichever this machine
     /// runs faster.
     pub fast_int8: Option<bool>,
-    /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, or `pin_raw`).
+    /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, `pin_messages`
+    /// or `pin_raw`).
     pub pinned: Option<Prompt>,
     /// Open in presentation mode.
     pub present: bool,
@@ -105,7 +106,7 @@ fn current_pairs() -> Vec<(String, String)> {
 pub struct Written<'a> {
     pub model: &'a str,
     pub question: &'a Question,
-    /// The pinned run's prompt, as `pin_chat` (+ `pin_system`) or `pin_raw`.
+    /// The pinned run's prompt, as `pin_chat` (+ `pin_system`), `pin_messages` or `pin_raw`.
     pub pinned: Option<&'a Prompt>,
     pub lens_workers: Option<usize>,
     pub present: bool,
@@ -122,7 +123,9 @@ pub fn write(w: &Written) {
     }
     if let Some(prompt) = pinned {
         let pinned = Question { prompt: prompt.clone(), ..Default::default() };
-        for (key, value) in to_query(&pinned).into_iter().filter(|(k, _)| matches!(*k, "chat" | "system" | "raw")) {
+        for (key, value) in
+            to_query(&pinned).into_iter().filter(|(k, _)| matches!(*k, "chat" | "system" | "messages" | "raw"))
+        {
             p.set(&format!("pin_{key}"), &value);
         }
     }
