@@ -398,6 +398,13 @@ test("a link that carries a conversation runs the whole of it, every cell the na
   // Every turn's template tokens are marked, not only the last one's.
   const marked = got.token_info.filter((tok) => tok.template && tok.piece === "<|im_start|>").length;
   assert.ok(marked >= 4, `${marked} turns opened by the template`);
+  // The page writes the conversation into its own address, compressed, and that link runs it again.
+  const written = new URL(p.url());
+  assert.ok(written.searchParams.get("conv") && !written.searchParams.has("messages"), p.url());
+  assert.ok(p.url().length < JSON.stringify(messages).length * 3, `${p.url().length} characters`);
+  const again = await openPage(t, chromium.context, p.url());
+  await again.waitForSelector('#figure[data-complete="true"]', { timeout: TIMEOUT });
+  assert.deepEqual((await exportJson(again)).prompt, { messages });
 });
 
 test("a run cancelled during the lens leaves nothing behind: the next run equals the native tool", async (t) => {

@@ -123,9 +123,34 @@ pub fn to_json(messages: &[Message]) -> String {
     serde_json::to_string_pretty(&Conversation { messages }).expect("messages are plain data")
 }
 
-/// The same on one line, for a link.
+/// The same on one line.
 pub fn to_compact_json(messages: &[Message]) -> String {
     serde_json::to_string(messages).expect("messages are plain data")
+}
+
+/// The longest link the page writes, in characters. Browsers take far longer addresses (Chromium
+/// 2 MB), but servers, chat apps and e-mail clients that carry links stop between 2,000 and 8,000:
+/// a longer one may arrive cut, so the page offers the conversation's JSON instead.
+pub const MAX_LINK_CHARS: usize = 8000;
+
+/// A conversation for a link: its one-line JSON deflated, then base64url without padding (a tutor
+/// dialogue of 1,000 tokens is about 1,500 characters).
+pub fn to_link(messages: &[Message]) -> String {
+    use base64::Engine;
+    let deflated = miniz_oxide::deflate::compress_to_vec(to_compact_json(messages).as_bytes(), 9);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(deflated)
+}
+
+/// A conversation from a link's `to_link` form; a message says what is wrong with a garbled one.
+pub fn from_link(text: &str) -> Result<Vec<Message>, String> {
+    use base64::Engine;
+    let deflated = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|e| format!("it is not base64url ({e})"))?;
+    // Inflated no further than a conversation may be long, so a small link cannot expand to gigabytes.
+    let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&deflated, MAX_CONVERSATION_BYTES)
+        .map_err(|e| format!("it does not inflate ({e:?})"))?;
+    parse(&String::from_utf8(json).map_err(|_| "it is not UTF-8 text".to_string())?)
 }
 
 #[cfg(test)]
@@ -141,6 +166,27 @@ mod tests {
         let parts = r#"[{"role": "user", "content": [{"type": "text", "text": "Hello, "}, {"type": "text", "text": "there"}]}]"#;
         assert_eq!(parse(parts), Ok(vec![Message::new(Role::User, "Hello, there")]));
         assert_eq!(parse(&to_json(&expected)), Ok(expected));
+    }
+
+    #[test]
+    fn a_conversation_survives_a_link_in_a_fraction_of_its_size() {
+        let turn = |i: usize| {
+            let role = if i.is_multiple_of(2) { Role::User } else { Role::Assistant };
+            Message::new(role, &format!("Turn {i}: which city is the capital of country number {i}?"))
+        };
+        let messages: Vec<Message> = (0..20).map(turn).collect();
+        let link = to_link(&messages);
+        assert!(link.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{link}");
+        assert!(link.len() * 3 < to_compact_json(&messages).len(), "{} characters", link.len());
+        assert_eq!(from_link(&link), Ok(messages));
+        assert!(from_link("not a link!").unwrap_err().contains("base64url"));
+        assert!(from_link("AAAA").unwrap_err().contains("inflate"));
+        // A small link that would inflate past a conversation's size is refused.
+        let bomb = vec![b' '; 2 * MAX_CONVERSATION_BYTES];
+        use base64::Engine;
+        let bomb =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(miniz_oxide::deflate::compress_to_vec(&bomb, 9));
+        assert!(bomb.len() < 10_000 && from_link(&bomb).is_err());
     }
 
     #[test]

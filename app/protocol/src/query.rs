@@ -1,6 +1,6 @@
 //! A `Question` as URL query pairs, so a link reproduces a run:
-//! `chat=...&system=...` (one user message), `messages=[...]` (any other conversation, its JSON; a
-//! compressed form is to come) or `raw=...`, plus `template`, `template_jinja`, `precision`, `top_k`,
+//! `chat=...&system=...` (one user message), `conv=...` (any other conversation, deflated and
+//! base64url; `messages=` with its JSON is read too) or `raw=...`, plus `template`, `template_jinja`, `precision`, `top_k`,
 //! `track`, `answer`, `inside_blocks`, `temperature`, `top_p`, `seed`. Defaults are left out. Reading clamps numbers
 //! into range and reports what it could not read, so a garbled link still opens a sensible view.
 
@@ -18,7 +18,7 @@ pub fn to_query(q: &Question) -> Vec<(&'static str, String)> {
                 out.push(("system", s.to_string()));
             }
         }
-        (Prompt::Chat { messages }, None) => out.push(("messages", conversation::to_compact_json(messages))),
+        (Prompt::Chat { messages }, None) => out.push(("conv", conversation::to_link(messages))),
         (Prompt::Raw { raw }, _) => out.push(("raw", raw.clone())),
     }
     match &q.template {
@@ -58,10 +58,13 @@ pub fn from_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (O
     for (key, value) in pairs {
         match key {
             "chat" => chat = Some(value.to_string()),
-            "messages" => match conversation::parse(value) {
-                Ok(m) => messages = Some(m),
-                Err(why) => notes.push(format!("the conversation could not be read: {why}")),
-            },
+            "messages" | "conv" => {
+                let read = if key == "conv" { conversation::from_link(value) } else { conversation::parse(value) };
+                match read {
+                    Ok(m) => messages = Some(m),
+                    Err(why) => notes.push(format!("the conversation could not be read: {why}")),
+                }
+            }
             "system" => system = Some(value.to_string()).filter(|s| !s.is_empty()),
             "raw" => raw = Some(value.to_string()),
             "template" => q.template = TemplateChoice::Builtin(value.to_string()),

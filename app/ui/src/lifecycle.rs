@@ -415,13 +415,14 @@ impl Lifecycle {
         }
         if plan.after.writes_url() {
             let pinned = s.pinned.with_untracked(|p| p.as_ref().map(|f| f.report.question.prompt.clone()));
-            url_state::write(&url_state::Written {
+            let too_long = url_state::write(&url_state::Written {
                 model: &s.model_key.get_untracked(),
                 question: &question,
                 pinned: pinned.as_ref(),
                 lens_workers: self.config.lens_workers,
                 present: s.present.get_untracked(),
             });
+            s.notice.set(too_long);
         }
         s.figure.set(FigureData::new(run, model, question.clone()));
         self.after.set_value(Some((run, plan.after)));

@@ -5,6 +5,7 @@
 //! also open in presentation mode (`present=1`) and start the guided tour (`tour=1`); a static site
 //! can show a saved figure with `report=<URL of a JSON report>`, without loading any model.
 
+use loupe_protocol::conversation::MAX_LINK_CHARS;
 use loupe_protocol::query::{from_query, to_query};
 use loupe_protocol::{Prompt, Question};
 use web_sys::UrlSearchParams;
@@ -25,7 +26,7 @@ pub struct Link {
     /// Fast precision's lens product (`fast_lens=int8` or `f32`); absent = whichever this machine
     /// runs faster.
     pub fast_int8: Option<bool>,
-    /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, `pin_messages`
+    /// A run to pin and compare the link's question with (`pin_chat` + `pin_system`, `pin_conv`
     /// or `pin_raw`).
     pub pinned: Option<Prompt>,
     /// Open in presentation mode.
@@ -106,15 +107,17 @@ fn current_pairs() -> Vec<(String, String)> {
 pub struct Written<'a> {
     pub model: &'a str,
     pub question: &'a Question,
-    /// The pinned run's prompt, as `pin_chat` (+ `pin_system`), `pin_messages` or `pin_raw`.
+    /// The pinned run's prompt, as `pin_chat` (+ `pin_system`), `pin_conv` or `pin_raw`.
     pub pinned: Option<&'a Prompt>,
     pub lens_workers: Option<usize>,
     pub present: bool,
 }
 
-pub fn write(w: &Written) {
+/// Writes the page's address; says so when the link has grown longer than links reliably keep
+/// when shared (`MAX_LINK_CHARS`: a long conversation).
+pub fn write(w: &Written) -> Option<String> {
     let Written { model, question, pinned, lens_workers, present } = *w;
-    let Ok(p) = UrlSearchParams::new() else { return };
+    let Ok(p) = UrlSearchParams::new() else { return None };
     if !model.is_empty() {
         p.set("model", model);
     }
@@ -124,7 +127,7 @@ pub fn write(w: &Written) {
     if let Some(prompt) = pinned {
         let pinned = Question { prompt: prompt.clone(), ..Default::default() };
         for (key, value) in
-            to_query(&pinned).into_iter().filter(|(k, _)| matches!(*k, "chat" | "system" | "messages" | "raw"))
+            to_query(&pinned).into_iter().filter(|(k, _)| matches!(*k, "chat" | "system" | "conv" | "raw"))
         {
             p.set(&format!("pin_{key}"), &value);
         }
@@ -136,9 +139,14 @@ pub fn write(w: &Written) {
         p.set("present", "1");
     }
     let query: String = p.to_string().into();
-    if let Some(w) = web_sys::window() {
-        let path = w.location().pathname().unwrap_or_default();
-        let url = format!("{path}?{query}");
-        let _ = w.history().and_then(|h| h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url)));
-    }
+    let w = web_sys::window()?;
+    let path = w.location().pathname().unwrap_or_default();
+    let url = format!("{path}?{query}");
+    let _ = w.history().and_then(|h| h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url)));
+    let length = w.location().origin().unwrap_or_default().len() + url.len();
+    (length > MAX_LINK_CHARS).then(|| {
+        format!(
+            "this run's link is {length} characters, more than the {MAX_LINK_CHARS} that links reliably keep when shared: share the figure's JSON (Export JSON) instead"
+        )
+    })
 }
